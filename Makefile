@@ -6,6 +6,8 @@
 #   make SAN=1 test the suite under AddressSanitizer + UndefinedBehaviorSanitizer
 # Sources are found by wildcard: a new file in a module folder needs no Makefile edit.
 
+MAKEFLAGS += -j$(shell nproc)
+
 CXX       ?= g++
 CUDA_HOME ?= /usr/local/cuda
 NVCC      ?= $(CUDA_HOME)/bin/nvcc

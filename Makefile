@@ -30,7 +30,7 @@ LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 PROGRAMS  := $(patsubst %.cpp,%,$(wildcard train.cpp tokenize.cpp generate.cpp))
 TEST_SRCS := $(wildcard tests/*.cpp)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
-BENCH_SRCS:= $(wildcard bench/*.cpp)
+BENCH_SRCS:= $(filter-out bench/cuda_%.cpp,$(wildcard bench/*.cpp))  # bench/cuda_*: make bench-cuda
 BENCH_BINS:= $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
 
 # ---- optional parts: reported, never fatal -------------------------------------------------
@@ -89,7 +89,48 @@ $(BUILD)/bench/%: bench/%.cpp $(BUILD)/libsapt.a
 bench: $(BENCH_BINS) $(PROGRAMS)
 	bash bench/run.sh $(BUILD)
 
-clean:
-	rm -rf build build-san build-emu $(PROGRAMS)
+# ---- CUDA kernels without a GPU: the same .cu sources compiled by g++ as C++ over the emulation of
+# kernels/cuda/cuda_primitives.h, run against the CPU oracle (tests/cuda + tests/emu). Meant for CPU builds.
+EMU_BUILD   := $(BUILD)-emu
+EMU_FLAGS   := -std=c++17 -O2 -march=native -fopenmp -Wall -Wextra -I. -MMD -MP -DSAPT_CUDA -DSAPT_CUDA_EMU
+EMU_OBJS    := $(CUDA_SRCS:%.cu=$(EMU_BUILD)/%.cu.o) $(EMU_BUILD)/kernels/cuda/cuda_emulator.o \
+               $(patsubst %.cpp,$(EMU_BUILD)/%.o,$(wildcard tests/emu/*.cpp) tests/cuda/test_cuda_kernels.cpp)
+CHECK_OBJS  := $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tests/kernel_checks*.cpp))
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(PROGRAMS:%=$(BUILD)/%.d)
+$(EMU_BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_FLAGS) -x c++ -c $< -o $@
+
+$(EMU_BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_FLAGS) -c $< -o $@
+
+$(EMU_BUILD)/test_emu: $(EMU_OBJS) $(CHECK_OBJS) $(BUILD)/tests/main.o $(BUILD)/libsapt.a
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+test-emu: $(EMU_BUILD)/test_emu
+	./$(EMU_BUILD)/test_emu $(EMU_ARGS)
+
+# ---- the GPU suite and benchmark need CUDA=1 objects: they get a build folder of their own -------------
+CUDA_TEST_OBJS := $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tests/cuda/*.cpp))
+ifeq ($(CUDA)$(HAVE_NVCC),1yes)
+$(BUILD)/test_cuda: $(CUDA_TEST_OBJS) $(CHECK_OBJS) $(BUILD)/libsapt.a
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+test-cuda: $(BUILD)/test_cuda
+	./$(BUILD)/test_cuda $(TEST_ARGS)
+
+bench-cuda: $(BUILD)/bench/cuda_train_step
+	./$(BUILD)/bench/cuda_train_step
+else ifeq ($(HAVE_NVCC),yes)
+test-cuda bench-cuda:
+	$(MAKE) CUDA=1 BUILD=$(BUILD)-cuda $@
+else
+test-cuda bench-cuda:
+	@echo "SKIPPED: $@ needs nvcc ($(NVCC) not found); nothing was built or run on a GPU"
+endif
+
+clean:
+	rm -rf build build-san build-emu build-cuda build-cuda-emu $(PROGRAMS)
+
+-include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(PROGRAMS:%=$(BUILD)/%.d) $(EMU_OBJS:.o=.d) $(CUDA_TEST_OBJS:.o=.d)

@@ -15,6 +15,9 @@ struct AdaptedSite {
     std::string name;
     int in_features;   // C_in of x
     int out_features;  // C_out of x W^T
+    std::string module;  // the attention module that owns it, e.g. "model.layers.0.self_attn"; a PET
+                         // method names its tensors after it (official SAPT: module + ".lora_q.lora_A")
+    char projection;     // 'q' or 'v'
 };
 
 struct PetHook {

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# run.sh — every benchmark of sapt.cpp, one section each; `make bench` runs it from the repo root after
+# building build/bench/*. Each section prints its table and appends JSON lines to bench/results.jsonl
+# (bench/record.h; shell sections record with build/bench/record NAME OURS PEER PEER_NAME UNIT THREADS).
+# Threads: OMP_NUM_THREADS if set, else every core, for our side and the peer alike.
+# Usage: bash bench/run.sh [BUILD_DIR]   (default build)
+set -euo pipefail
+BUILD=${1:-build}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+echo "sapt.cpp benchmarks: build dir $BUILD, $OMP_NUM_THREADS threads, results -> bench/results.jsonl"
+
+# ---- GEMM: cpu_gemm vs torch.matmul (OpenBLAS via /usr/bin/python3) ------------------------------------
+echo
+echo "== gemm"
+echo "peer BLAS: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo unknown)"
+"$BUILD/bench/gemm"

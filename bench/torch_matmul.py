@@ -1,0 +1,50 @@
+"""torch_matmul.py - the peer for bench/gemm.cpp: GFLOP/s of torch.matmul (Debian's torch calls OpenBLAS)
+on the shapes given, timed the same way as the C++ side (best of 5 trials of ~0.2 s each).
+Usage: /usr/bin/python3 bench/torch_matmul.py THREADS M,N,K,TRANS_A,TRANS_B [...]
+Prints one GFLOP/s figure per shape, one per line, in order. It records nothing itself.
+"""
+import sys
+import time
+
+import torch
+
+
+def operand(rows, cols, transposed):
+    # A transposed operand is stored (cols, rows) and passed as a .t() view, so BLAS gets a transpose
+    # flag rather than a copy - the same memory layout the C++ side gives cpu_gemm.
+    if transposed:
+        return torch.rand(cols, rows) * 2 - 1, True
+    return torch.rand(rows, cols) * 2 - 1, False
+
+
+def gflops(M, N, K, trans_a, trans_b):
+    a, ta = operand(M, K, trans_a)
+    b, tb = operand(K, N, trans_b)
+    a_op = a.t() if ta else a
+    b_op = b.t() if tb else b
+    c = torch.empty(M, N)
+    torch.matmul(a_op, b_op, out=c)
+    start = time.perf_counter()
+    torch.matmul(a_op, b_op, out=c)
+    single = max(time.perf_counter() - start, 1e-6)
+    reps = max(1, int(0.2 / single))
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(reps):
+            torch.matmul(a_op, b_op, out=c)
+        best = min(best, (time.perf_counter() - start) / reps)
+    return 2.0 * M * N * K / best / 1e9
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit("usage: torch_matmul.py THREADS M,N,K,TRANS_A,TRANS_B [...]")
+    torch.set_num_threads(int(sys.argv[1]))
+    for spec in sys.argv[2:]:
+        M, N, K, trans_a, trans_b = (int(x) for x in spec.split(","))
+        print(f"{gflops(M, N, K, bool(trans_a), bool(trans_b)):.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

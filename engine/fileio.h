@@ -1,0 +1,50 @@
+// fileio.h — the few file operations every module shares: read a whole file, write one atomically
+// (a crash mid-write never leaves a half-written checkpoint under the real name), and map one into
+// memory read-only-for-the-file (RAII). Every failure throws sapt_error naming the path and the errno text.
+// Not here: any file format (safetensors.h, the tokenizer and data loaders parse their own).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+// The whole file as bytes.
+std::string read_file(const std::string& path);
+
+// Writes `path` so that readers see either the old file or the complete new one: the bytes go to
+// path + ".tmp", which is fsync'ed, renamed over `path`, and the directory is fsync'ed so the rename
+// itself survives a power cut.
+void atomic_write_file(const std::string& path, const std::string& bytes);
+
+// The same protocol for files too large to build in memory first (checkpoints): open, write pieces,
+// commit. Destroying an uncommitted writer removes the temporary file and leaves `path` untouched.
+struct AtomicWriter {
+    std::string path;       // the final name
+    std::string temp_path;  // path + ".tmp"
+    int fd = -1;
+    bool committed = false;
+
+    explicit AtomicWriter(const std::string& path);
+    ~AtomicWriter();
+    AtomicWriter(const AtomicWriter&) = delete;
+    AtomicWriter& operator=(const AtomicWriter&) = delete;
+
+    void write(const void* data, size_t bytes);
+    void commit();  // fsync, rename over `path`, fsync the directory
+};
+
+// A file mapped into memory. The mapping is private copy-on-write: a tensor viewing it may be written
+// (the write stays in this process and never reaches the file), reading costs no copy. Tensors that
+// view the mapping hold a shared_ptr<MappedFile>, so it lives as long as the last of them.
+struct MappedFile {
+    std::string path;
+    uint8_t* data = nullptr;  // null for an empty file
+    size_t size = 0;
+
+    explicit MappedFile(const std::string& path);
+    ~MappedFile();
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+};
+
+std::shared_ptr<MappedFile> map_file(const std::string& path);

@@ -1,0 +1,265 @@
+// gemm_microkernel.cpp — packing and the register-tile micro-kernel of the blocked CPU GEMM (see
+// gemm_microkernel.h for the layouts). Three micro-kernels, one compiled in: AVX-512 (14 x 32), AVX2+FMA
+// (6 x 16) and plain C++ (4 x 8). They differ only in vector width; the loop structure is the same.
+// No blocking or threading here: gemm.cpp calls these on blocks that fit the caches.
+#include "kernels/cpu/gemm_microkernel.h"
+
+#include <cstring>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+static inline float bf16_bits_to_f32(bf16 h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float value;
+    std::memcpy(&value, &bits, sizeof value);
+    return value;
+}
+
+// The transposing packs use AVX-512BW/VL for masked 16-bit loads of bf16 rows (every AVX-512 desktop and
+// server CPU since Skylake-X has them).
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+
+// In-register transpose of a 16 x 16 block: rows[r] element k becomes rows[k] element r. Three rounds
+// of shuffles (pairs of floats, pairs of pairs, then 128-bit lanes), 64 shuffles for 256 floats.
+static inline void transpose_16x16(__m512 rows[16]) {
+    __m512 pairs[16];
+    for (int i = 0; i < 8; ++i) {
+        pairs[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
+        pairs[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
+    }
+    // quads[4i + c], 128-bit lane l: rows 4i..4i+3 of column 4l + c.
+    __m512 quads[16];
+    for (int i = 0; i < 4; ++i) {
+        __m512d lo = _mm512_castps_pd(pairs[4 * i]), lo2 = _mm512_castps_pd(pairs[4 * i + 2]);
+        __m512d hi = _mm512_castps_pd(pairs[4 * i + 1]), hi2 = _mm512_castps_pd(pairs[4 * i + 3]);
+        quads[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, lo2));
+        quads[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, lo2));
+        quads[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi, hi2));
+        quads[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi, hi2));
+    }
+    // Gather lane l of quads[c], quads[4 + c], quads[8 + c], quads[12 + c] into column 4l + c.
+    for (int c = 0; c < 4; ++c) {
+        __m512 low_lanes_01 = _mm512_shuffle_f32x4(quads[c], quads[4 + c], 0x44);
+        __m512 high_lanes_01 = _mm512_shuffle_f32x4(quads[c], quads[4 + c], 0xEE);
+        __m512 low_lanes_23 = _mm512_shuffle_f32x4(quads[8 + c], quads[12 + c], 0x44);
+        __m512 high_lanes_23 = _mm512_shuffle_f32x4(quads[8 + c], quads[12 + c], 0xEE);
+        rows[c] = _mm512_shuffle_f32x4(low_lanes_01, low_lanes_23, 0x88);
+        rows[4 + c] = _mm512_shuffle_f32x4(low_lanes_01, low_lanes_23, 0xDD);
+        rows[8 + c] = _mm512_shuffle_f32x4(high_lanes_01, high_lanes_23, 0x88);
+        rows[12 + c] = _mm512_shuffle_f32x4(high_lanes_01, high_lanes_23, 0xDD);
+    }
+}
+
+// Up to 16 consecutive floats of one source row (f32, or bf16 widened by a 16-bit shift), zero beyond n.
+static inline __m512 load_row_chunk(const float* f32, const bf16* half, size_t offset, int n) {
+    __mmask16 mask = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    if (f32) return _mm512_maskz_loadu_ps(mask, f32 + offset);
+    __m256i bits = _mm256_maskz_loadu_epi16(mask, half + offset);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
+}
+
+#endif
+
+// The transposing case of both packers: `n_rows` source rows, row r at src + r * ld and contiguous along
+// k, become the columns of a panel `width` wide: dst[k * width + r]. Columns n_rows..width-1 are zero.
+// With AVX-512 the copy goes through 16 x 16 register transposes instead of width-strided scalar stores.
+static void pack_rows_as_columns(float* dst, int width, const float* src_f32, const bf16* src_bf16, size_t ld,
+                                 int n_rows, int depth) {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+    for (int r0 = 0; r0 < width; r0 += 16) {
+        int group = width - r0 < 16 ? width - r0 : 16;
+        __mmask16 group_mask = (__mmask16)((1u << group) - 1);
+        for (int k0 = 0; k0 < depth; k0 += 16) {
+            int chunk = depth - k0 < 16 ? depth - k0 : 16;
+            __m512 block[16];
+            for (int r = 0; r < 16; ++r) {
+                block[r] = r0 + r < n_rows ? load_row_chunk(src_f32, src_bf16, (r0 + r) * ld + k0, chunk)
+                                           : _mm512_setzero_ps();
+            }
+            transpose_16x16(block);
+            for (int k = 0; k < chunk; ++k) {
+                _mm512_mask_storeu_ps(dst + (size_t)(k0 + k) * width + r0, group_mask, block[k]);
+            }
+        }
+    }
+#else
+    for (int r = 0; r < width; ++r) {
+        for (int k = 0; k < depth; ++k) {
+            float value = 0.0f;
+            if (r < n_rows) value = src_f32 ? src_f32[r * ld + k] : bf16_bits_to_f32(src_bf16[r * ld + k]);
+            dst[(size_t)k * width + r] = value;
+        }
+    }
+#endif
+}
+
+// The other case of both packers: source row k (at src + k * ld) holds `n_values` consecutive values
+// along the panels' width, so each one is cut into width-long pieces, one per panel. Walking k in the
+// outer loop reads every source row once, front to back, rather than a few bytes of it per panel.
+static void pack_rows_across_panels(float* dst, int width, const float* src_f32, const bf16* src_bf16,
+                                    size_t ld, int n_values, int depth) {
+    int n_panels = (n_values + width - 1) / width;
+    for (int k = 0; k < depth; ++k) {
+        for (int p = 0; p < n_panels; ++p) {
+            float* out = dst + ((size_t)p * depth + k) * width;
+            size_t in = k * ld + (size_t)p * width;
+            int live = n_values - p * width < width ? n_values - p * width : width;
+            if (src_f32) {
+                std::memcpy(out, src_f32 + in, live * sizeof(float));
+            } else {
+                for (int c = 0; c < live; ++c) out[c] = bf16_bits_to_f32(src_bf16[in + c]);
+            }
+            for (int c = live; c < width; ++c) out[c] = 0.0f;
+        }
+    }
+}
+
+void gemm_pack_a(float* packed, const float* A, int lda, bool trans_a, int i0, int rows, int k0, int depth) {
+    if (trans_a) {
+        // A is stored (K, M): the MR values of one step k are contiguous in memory.
+        pack_rows_across_panels(packed, kGemmMR, A + (size_t)k0 * lda + i0, nullptr, lda, rows, depth);
+        return;
+    }
+    // A is stored (M, K): each row of a panel is contiguous along k, so panels are transposed copies.
+    for (int panel_row = 0; panel_row < rows; panel_row += kGemmMR) {
+        int live = rows - panel_row < kGemmMR ? rows - panel_row : kGemmMR;
+        float* panel = packed + (size_t)(panel_row / kGemmMR) * depth * kGemmMR;
+        pack_rows_as_columns(panel, kGemmMR, A + (size_t)(i0 + panel_row) * lda + k0, nullptr, lda, live, depth);
+    }
+}
+
+void gemm_pack_b(float* packed, const float* B_f32, const bf16* B_bf16, int ldb, bool trans_b, int k0,
+                 int depth, int j0, int cols) {
+    if (!trans_b) {
+        // B is stored (K, N): the NR values of one step k are contiguous in memory.
+        size_t offset = (size_t)k0 * ldb + j0;
+        pack_rows_across_panels(packed, kGemmNR, B_f32 ? B_f32 + offset : nullptr,
+                                B_f32 ? nullptr : B_bf16 + offset, ldb, cols, depth);
+        return;
+    }
+    // B is stored (N, K), e.g. a Linear weight W (out, in): each column of a panel is a row of W,
+    // contiguous along k, so panels are transposed copies.
+    for (int panel_col = 0; panel_col < cols; panel_col += kGemmNR) {
+        int live = cols - panel_col < kGemmNR ? cols - panel_col : kGemmNR;
+        float* panel = packed + (size_t)(panel_col / kGemmNR) * depth * kGemmNR;
+        size_t offset = (size_t)(j0 + panel_col) * ldb + k0;
+        pack_rows_as_columns(panel, kGemmNR, B_f32 ? B_f32 + offset : nullptr, B_f32 ? nullptr : B_bf16 + offset,
+                             ldb, live, depth);
+    }
+}
+
+// A tile on the right or bottom edge of C: the kernel computed the full MR x NR product into `tile`
+// (row stride NR); only rows x cols of it belong to C.
+static void store_partial_tile(const float* tile, float* C, int ldc, float alpha, float beta, int rows,
+                               int cols) {
+    for (int r = 0; r < rows; ++r) {
+        for (int c = 0; c < cols; ++c) {
+            float value = alpha * tile[r * kGemmNR + c];
+            C[(size_t)r * ldc + c] = beta == 0.0f ? value : value + beta * C[(size_t)r * ldc + c];
+        }
+    }
+}
+
+#if defined(__AVX512F__)
+
+// Per step k: load 32 floats of B into two zmm, then for each of the 14 rows broadcast one float of A
+// and issue two FMAs. 28 independent accumulators keep both FMA pipes busy despite their 4-cycle latency.
+void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, float* C, int ldc, float alpha,
+                      float beta, int rows, int cols) {
+    __m512 acc[kGemmMR][2];
+    for (int r = 0; r < kGemmMR; ++r) {
+        acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+        _mm_prefetch((const char*)(C + (size_t)r * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char*)(C + (size_t)r * ldc + 31), _MM_HINT_T0);
+    }
+    for (int k = 0; k < depth; ++k, a_panel += kGemmMR, b_panel += kGemmNR) {
+        __m512 b_lo = _mm512_load_ps(b_panel);
+        __m512 b_hi = _mm512_load_ps(b_panel + 16);
+#pragma GCC unroll 14
+        for (int r = 0; r < kGemmMR; ++r) {
+            __m512 a = _mm512_set1_ps(a_panel[r]);
+            acc[r][0] = _mm512_fmadd_ps(a, b_lo, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(a, b_hi, acc[r][1]);
+        }
+    }
+    __m512 alpha_v = _mm512_set1_ps(alpha);
+    if (rows == kGemmMR && cols == kGemmNR) {
+        __m512 beta_v = _mm512_set1_ps(beta);
+        for (int r = 0; r < kGemmMR; ++r) {
+            float* c_row = C + (size_t)r * ldc;
+            __m512 lo = _mm512_mul_ps(alpha_v, acc[r][0]);
+            __m512 hi = _mm512_mul_ps(alpha_v, acc[r][1]);
+            if (beta != 0.0f) {
+                lo = _mm512_fmadd_ps(beta_v, _mm512_loadu_ps(c_row), lo);
+                hi = _mm512_fmadd_ps(beta_v, _mm512_loadu_ps(c_row + 16), hi);
+            }
+            _mm512_storeu_ps(c_row, lo);
+            _mm512_storeu_ps(c_row + 16, hi);
+        }
+        return;
+    }
+    alignas(64) float tile[kGemmMR * kGemmNR];
+    for (int r = 0; r < kGemmMR; ++r) {
+        _mm512_store_ps(tile + r * kGemmNR, acc[r][0]);
+        _mm512_store_ps(tile + r * kGemmNR + 16, acc[r][1]);
+    }
+    store_partial_tile(tile, C, ldc, alpha, beta, rows, cols);
+}
+
+#elif defined(__AVX2__) && defined(__FMA__)
+
+// The same scheme with 256-bit registers: 16 floats of B in two ymm, 6 broadcasts of A, 12 accumulators.
+void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, float* C, int ldc, float alpha,
+                      float beta, int rows, int cols) {
+    __m256 acc[kGemmMR][2];
+    for (int r = 0; r < kGemmMR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int k = 0; k < depth; ++k, a_panel += kGemmMR, b_panel += kGemmNR) {
+        __m256 b_lo = _mm256_load_ps(b_panel);
+        __m256 b_hi = _mm256_load_ps(b_panel + 8);
+#pragma GCC unroll 6
+        for (int r = 0; r < kGemmMR; ++r) {
+            __m256 a = _mm256_broadcast_ss(a_panel + r);
+            acc[r][0] = _mm256_fmadd_ps(a, b_lo, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(a, b_hi, acc[r][1]);
+        }
+    }
+    __m256 alpha_v = _mm256_set1_ps(alpha);
+    if (rows == kGemmMR && cols == kGemmNR) {
+        __m256 beta_v = _mm256_set1_ps(beta);
+        for (int r = 0; r < kGemmMR; ++r) {
+            float* c_row = C + (size_t)r * ldc;
+            __m256 lo = _mm256_mul_ps(alpha_v, acc[r][0]);
+            __m256 hi = _mm256_mul_ps(alpha_v, acc[r][1]);
+            if (beta != 0.0f) {
+                lo = _mm256_fmadd_ps(beta_v, _mm256_loadu_ps(c_row), lo);
+                hi = _mm256_fmadd_ps(beta_v, _mm256_loadu_ps(c_row + 8), hi);
+            }
+            _mm256_storeu_ps(c_row, lo);
+            _mm256_storeu_ps(c_row + 8, hi);
+        }
+        return;
+    }
+    alignas(32) float tile[kGemmMR * kGemmNR];
+    for (int r = 0; r < kGemmMR; ++r) {
+        _mm256_store_ps(tile + r * kGemmNR, acc[r][0]);
+        _mm256_store_ps(tile + r * kGemmNR + 8, acc[r][1]);
+    }
+    store_partial_tile(tile, C, ldc, alpha, beta, rows, cols);
+}
+
+#else
+
+// Portable fallback: the same register tile as plain arrays; the compiler may vectorize the c loop.
+void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, float* C, int ldc, float alpha,
+                      float beta, int rows, int cols) {
+    float tile[kGemmMR * kGemmNR] = {};
+    for (int k = 0; k < depth; ++k, a_panel += kGemmMR, b_panel += kGemmNR) {
+        for (int r = 0; r < kGemmMR; ++r) {
+            for (int c = 0; c < kGemmNR; ++c) tile[r * kGemmNR + c] += a_panel[r] * b_panel[c];
+        }
+    }
+    store_partial_tile(tile, C, ldc, alpha, beta, rows, cols);
+}
+
+#endif

@@ -1,0 +1,18 @@
+// cuda_backend.h — what code outside kernels/cuda may ask of the CUDA backend besides the cuda_kernels
+// table (kernels/kernels.h) and the memory functions (engine/device.h): whether a GPU is usable, waiting
+// for queued work, and the GEMM precision in force. Not here: the kernels (cuda_kernels.h).
+#pragma once
+#include <string>
+
+// From the environment variable SAPT_CUDA_GEMM (f32 by default; see gemm_cublas.cu), or set by a program.
+enum class GemmPrecision { F32, TF32, BF16 };
+GemmPrecision cuda_gemm_precision();
+void cuda_set_gemm_precision(GemmPrecision precision);
+
+// True when a CUDA device can be used; otherwise `why` says what is missing (no GPU, no driver).
+// Under the emulation the "device" is the CPU, always available.
+bool cuda_device_available(std::string* why);
+// Waits until every kernel and copy queued so far has finished (for timing and before reading results).
+void cuda_synchronize();
+// A one-line description of the device, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)".
+std::string cuda_device_name();

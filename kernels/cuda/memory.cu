@@ -1,0 +1,140 @@
+// memory.cu — GPU memory for the engine (engine/device.h): a caching allocator over cudaMalloc, copies
+// and zeroing on the backend's one stream, and cudaCheck's error report with a HINT.
+// cudaMalloc and cudaFree synchronise the whole device and cost tens of microseconds, and a training step
+// allocates the same activation sizes every time; so a freed block goes to a cache keyed by its rounded
+// size and the next request of that size takes it back. The cache is emptied when cudaMalloc runs out.
+// Not here: memory pools per stream (there is one stream), defragmentation, multi-GPU.
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/device.h"
+#include "engine/error.h"
+#include "kernels/cuda/cuda_common.h"
+
+#ifndef SAPT_CUDA_EMU
+cudaStream_t cuda_stream() {
+    // One non-blocking stream for every kernel, copy and cuBLAS call: work is ordered on it, so a block
+    // freed after a kernel may be handed to the next kernel without waiting.
+    static cudaStream_t stream = [] {
+        cudaStream_t s;
+        cudaCheck(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+        return s;
+    }();
+    return stream;
+}
+
+static const char* cuda_hint(cudaError_t status) {
+    switch (status) {
+    case cudaErrorNoDevice:
+    case cudaErrorInsufficientDriver:
+        return "no usable GPU or driver: check `nvidia-smi`; a build without CUDA=1 runs on the CPU";
+    case cudaErrorMemoryAllocation:
+        return "the GPU is out of memory: lower the batch size or the sequence length";
+    case cudaErrorNoKernelImageForDevice:
+    case cudaErrorInvalidDeviceFunction:
+        return "this build has code for sm_80 and sm_90 (plus PTX for newer GPUs); older GPUs are not supported";
+    default:
+        return "kernels run asynchronously, so the failing one may be earlier: rerun with CUDA_LAUNCH_BLOCKING=1";
+    }
+}
+
+void cuda_check(cudaError_t status, const char* file, int line) {
+    if (status == cudaSuccess) return;
+    fail(std::string(file) + ":" + std::to_string(line),
+         std::string("CUDA error: ") + cudaGetErrorString(status) + "\nHINT: " + cuda_hint(status));
+}
+#endif
+
+namespace {
+
+struct CachingAllocator {
+    std::mutex lock;
+    std::map<size_t, std::vector<void*>> cached;  // rounded size -> free blocks of that size
+    std::unordered_map<void*, size_t> in_use;     // block -> rounded size
+    size_t bytes_in_use = 0, bytes_cached = 0;
+
+    void release_cache() {
+        for (auto& entry : cached)
+            for (void* block : entry.second) cudaCheck(cudaFree(block));
+        cached.clear();
+        bytes_cached = 0;
+    }
+};
+
+CachingAllocator& allocator() {
+    static CachingAllocator instance;
+    return instance;
+}
+
+// Few distinct sizes make reuse likely: powers of two up to 1 MiB, then multiples of 2 MiB (so that a
+// large block wastes at most 2 MiB instead of up to half of itself).
+size_t rounded_size(size_t bytes) {
+    const size_t small_limit = size_t(1) << 20, large_step = size_t(2) << 20;
+    if (bytes <= small_limit) {
+        size_t size = 512;
+        while (size < bytes) size *= 2;
+        return size;
+    }
+    return (bytes + large_step - 1) / large_step * large_step;
+}
+
+}  // namespace
+
+void* device_alloc(size_t bytes) {
+    CachingAllocator& a = allocator();
+    std::lock_guard<std::mutex> guard(a.lock);
+    size_t size = rounded_size(bytes);
+    void* block = nullptr;
+    auto hit = a.cached.find(size);
+    if (hit != a.cached.end() && !hit->second.empty()) {
+        block = hit->second.back();
+        hit->second.pop_back();
+        a.bytes_cached -= size;
+    } else if (cudaMalloc(&block, size) != cudaSuccess) {
+        cudaGetLastError();  // clear the sticky allocation error before retrying
+        a.release_cache();
+        if (cudaMalloc(&block, size) != cudaSuccess) {
+            cudaGetLastError();
+            fail("device_alloc", "out of GPU memory (expected room for " + std::to_string(size) + " more bytes, " +
+                 std::to_string(a.bytes_in_use) + " bytes already in use)\nHINT: lower the batch size or the "
+                 "sequence length");
+        }
+    }
+    a.in_use[block] = size;
+    a.bytes_in_use += size;
+    return block;
+}
+
+void device_free(void* ptr) {
+    if (!ptr) return;
+    CachingAllocator& a = allocator();
+    std::lock_guard<std::mutex> guard(a.lock);
+    auto found = a.in_use.find(ptr);
+    if (found == a.in_use.end()) fail("device_free", "pointer was not allocated by device_alloc");
+    a.cached[found->second].push_back(ptr);
+    a.bytes_in_use -= found->second;
+    a.bytes_cached += found->second;
+    a.in_use.erase(found);
+}
+
+void device_zero(void* ptr, size_t bytes) { cudaCheck(cudaMemsetAsync(ptr, 0, bytes, cuda_stream())); }
+
+void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
+    if (bytes == 0) return;
+    cudaMemcpyKind kind = dst_dev == Device::CUDA
+                              ? (src_dev == Device::CUDA ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                              : (src_dev == Device::CUDA ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+    cudaCheck(cudaMemcpyAsync(dst, src, bytes, kind, cuda_stream()));
+    // Host memory is pageable and the caller may read or free it right after: wait for the copy.
+    if (dst_dev == Device::CPU || src_dev == Device::CPU) cudaCheck(cudaStreamSynchronize(cuda_stream()));
+}
+
+DeviceScratch::DeviceScratch(size_t bytes) : ptr(device_alloc(bytes)) {}
+DeviceScratch::~DeviceScratch() { device_free(ptr); }
+
+void copy_to_host(void* host, const void* device, size_t bytes) {
+    device_copy(host, Device::CPU, device, Device::CUDA, bytes);
+}

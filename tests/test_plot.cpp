@@ -1,0 +1,42 @@
+// test_plot.cpp — the PNGs decode, and a heat-map cell is painted with the colour of its value.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+
+#define STB_IMAGE_IMPLEMENTATION
+#include <stb/stb_image.h>
+
+#include "sapt/plot.h"
+
+TEST_CASE("a heat-map PNG decodes and paints high values darker than low ones", "[plot]") {
+    std::string path = (std::filesystem::temp_directory_path() / "sapt_heatmap_test.png").string();
+    Heatmap h;
+    h.title = "t";
+    h.row_labels = {"a", "b"};
+    h.col_labels = {"x", "y"};
+    h.values = {{0, NAN}, {100, 50}};
+    write_heatmap_png(path, h);
+    int w = 0, ht = 0, channels = 0;
+    unsigned char* pixels = stbi_load(path.c_str(), &w, &ht, &channels, 3);
+    REQUIRE(pixels != nullptr);
+    REQUIRE(w > 100);
+    // Sum the brightness of the two left cells' top-left corners (row 0 value 0, row 1 value 100).
+    auto brightness = [&](int x, int y) { const unsigned char* p = pixels + (y * w + x) * 3; return p[0] + p[1] + p[2]; };
+    int label_w = w - 2 * 64 - 10;
+    int low = brightness(label_w + 3, 40 + 24 + 3);
+    int high = brightness(label_w + 3, 40 + 24 + 28 + 3);
+    REQUIRE(low > high);
+    stbi_image_free(pixels);
+    std::filesystem::remove(path);
+}
+
+TEST_CASE("a bar chart PNG decodes", "[plot]") {
+    std::string path = (std::filesystem::temp_directory_path() / "sapt_bars_test.png").string();
+    BarChart chart{"c", {"AP", "F.Ra"}, {"sapt", "seqlora"}, {{80, 60}, {5, 30}}};
+    write_bar_chart_png(path, chart);
+    int w = 0, h = 0, channels = 0;
+    unsigned char* pixels = stbi_load(path.c_str(), &w, &h, &channels, 3);
+    REQUIRE(pixels != nullptr);
+    stbi_image_free(pixels);
+    std::filesystem::remove(path);
+}

@@ -14,3 +14,12 @@ echo
 echo "== gemm"
 echo "peer BLAS: $(readlink -f /usr/lib/x86_64-linux-gnu/libblas.so.3 2>/dev/null || echo unknown)"
 "$BUILD/bench/gemm"
+
+# ---- tokenizer: our encoder vs spm_encode on CL_Benchmark inputs + definitions ------------------------
+echo
+echo "== tokenizer"
+if command -v spm_encode > /dev/null && [ -d "${SAPT_SHARED:-../shared}/data/CL_Benchmark" ]; then
+    "$BUILD/bench/tokenizer" --shared "${SAPT_SHARED:-../shared}" --tokenize ./tokenize
+else
+    echo "tokenizer bench skipped: needs spm_encode (apt-get install sentencepiece) and \$SAPT_SHARED/data/CL_Benchmark"
+fi

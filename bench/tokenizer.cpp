@@ -3,13 +3,14 @@
 // benchmarks), one line per newline-separated line, for T5's and LLaMA-2's models. spm_encode runs
 // single-threaded on a file of those lines; we report our single-thread in-process encode, our
 // ./tokenize program on the same file (same I/O as spm_encode) and an OpenMP run over lines.
-// usage: build/bench/tokenizer [--shared DIR] [--tokenize ./tokenize] [--results bench/results.jsonl]
+// usage: build/bench/tokenizer [--shared DIR] [--tokenize ./tokenize]   (records via bench/record.h)
+#include "bench/record.h"
 #include "engine/error.h"
 #include "tokenizer/tokenizer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -66,28 +67,14 @@ size_t count_ids_in_file(const std::string& path) {
     return count;
 }
 
-std::string iso_date() {
-    char buffer[32];
-    const std::time_t t = std::time(nullptr);
-    std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    return buffer;
-}
-
-void record(const std::string& results, const std::string& name, double ours, double peer, const std::string& peer_name, int threads) {
-    nlohmann::json line = {{"name", name}, {"ours", ours}, {"peer", peer}, {"peer_name", peer_name}, {"unit", "MB/s"},
-                           {"ratio", ours / peer}, {"threads", threads}, {"date", iso_date()}};
-    std::ofstream(results, std::ios::app) << line.dump() << "\n";
-}
-
 int run(int argc, char** argv) {
     std::string shared = std::getenv("SAPT_SHARED") ? std::getenv("SAPT_SHARED") : "../shared";
-    std::string tokenize_program = "./tokenize", results = "bench/results.jsonl";
+    std::string tokenize_program = "./tokenize";
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string arg = argv[i];
         if (arg == "--shared") shared = argv[i + 1];
         else if (arg == "--tokenize") tokenize_program = argv[i + 1];
-        else if (arg == "--results") results = argv[i + 1];
-        else fail("bench/tokenizer", "unknown argument " + arg + " (expected --shared, --tokenize, --results)");
+        else fail("bench/tokenizer", "unknown argument " + arg + " (expected --shared, --tokenize)");
     }
     const std::vector<std::string> lines = benchmark_lines(shared);
     char dir_template[] = "/tmp/sapt_bench_tokenizer_XXXXXX";
@@ -145,9 +132,9 @@ int run(int argc, char** argv) {
         std::printf("%-8s %9.1f MB/s %7.1f MB/s %7.1f MB/s %7.1f MB/s(%d) %7.2fx\n", name.c_str(), spm_rate, single_rate,
                     cli_rate, parallel_rate, threads, single_rate / spm_rate);
         const std::string peer = "spm_encode 0.1.97 (single thread, file in, ids out)";
-        record(results, "tokenizer_encode_" + name, single_rate, spm_rate, peer, 1);
-        if (cli_seconds > 0) record(results, "tokenizer_cli_encode_" + name, cli_rate, spm_rate, peer, 1);
-        record(results, "tokenizer_encode_" + name + "_parallel", parallel_rate, spm_rate, peer, threads);
+        append_bench_record("tokenizer_encode_" + name, single_rate, spm_rate, peer, "MB/s", 1);
+        if (cli_seconds > 0) append_bench_record("tokenizer_cli_encode_" + name, cli_rate, spm_rate, peer, "MB/s", 1);
+        append_bench_record("tokenizer_encode_" + name + "_parallel", parallel_rate, spm_rate, peer, "MB/s", threads);
     }
     std::filesystem::remove_all(dir);
     return 0;

@@ -1,5 +1,5 @@
 """torch_matmul.py - the peer for bench/gemm.cpp: GFLOP/s of torch.matmul (Debian's torch calls OpenBLAS)
-on the shapes given, timed the same way as the C++ side (best of 5 trials of ~0.2 s each).
+on the shapes given, timed the same way as the C++ side (best of 10 trials of ~0.1 s each).
 Usage: /usr/bin/python3 bench/torch_matmul.py THREADS M,N,K,TRANS_A,TRANS_B [...]
 Prints one GFLOP/s figure per shape, one per line, in order. It records nothing itself.
 """
@@ -27,9 +27,9 @@ def gflops(M, N, K, trans_a, trans_b):
     start = time.perf_counter()
     torch.matmul(a_op, b_op, out=c)
     single = max(time.perf_counter() - start, 1e-6)
-    reps = max(1, int(0.2 / single))
+    reps = max(1, int(0.1 / single) + 1)
     best = float("inf")
-    for _ in range(5):
+    for _ in range(10):
         start = time.perf_counter()
         for _ in range(reps):
             torch.matmul(a_op, b_op, out=c)

@@ -60,6 +60,14 @@ Tensor dropout(const Tensor& x, float p, bool training);
 // pool over every position (the official code's behaviour, --compat official).
 Tensor max_pool_seq(const Tensor& x, const Tensor& mask);
 
+// ---- SAPT's task mixing (ops_sapt.cpp) ----------------------------------------------------------------
+// The same data without a gradient path: like torch's .detach(), what is computed from the result sends
+// no gradient back into `a` (the official code's torch.no_grad() around earlier tasks' LoRAs).
+Tensor detach(const Tensor& a);
+// h (B, ..., K*G) with K groups of G columns, w (B, K): out[b, ..., k*G + j] = s * w[b, k] * h[b, ..., k*G + j].
+// Scales each task's R LoRA columns by that example's selection weight; gradients to h and w.
+Tensor scale_column_groups(const Tensor& h, const Tensor& w, int group_size, float s);
+
 // ---- attention -----------------------------------------------------------------------------------
 // q (B, Tq, Hq, D), k and v (B, Tk, Hkv, D) -> (B, Tq, Hq, D), fused: the (Tq, Tk) probabilities are not
 // kept for backward. pos_bias (Hq, Tq, Tk) or undefined (T5's relative position bias; gets a gradient if it

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <utility>
 
 #include "engine/error.h"
@@ -76,6 +77,22 @@ void rng_shuffle(Rng& rng, std::vector<int>& items) {
 
 Rng& global_rng() {
     static Rng rng = rng_make(0);
+    return rng;
+}
+
+std::string rng_to_string(const Rng& rng) {
+    return std::to_string(rng.state) + " " + std::to_string(rng.increment);
+}
+
+Rng rng_from_string(const std::string& text, const std::string& where) {
+    std::istringstream in(text);
+    Rng rng;
+    // '-' is checked by hand because stream extraction of an unsigned number accepts "-1" and wraps it.
+    bool parsed = text.find('-') == std::string::npos && (in >> rng.state >> rng.increment) && (in >> std::ws).eof();
+    if (!parsed) {
+        fail(where, "RNG state must be two unsigned integers \"<state> <increment>\" (got \"" + text + "\")");
+    }
+    if (rng.increment % 2 == 0) fail(where, "RNG increment must be odd (got " + std::to_string(rng.increment) + ")");
     return rng;
 }
 

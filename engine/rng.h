@@ -5,6 +5,7 @@
 // Not here: reproducing torch's own random stream (we match torch's distributions, not its bits).
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -27,7 +28,13 @@ void rng_shuffle(Rng& rng, std::vector<int>& items);  // Fisher-Yates, every ord
 
 // The process-wide generator (dropout masks draw from it). Seeded with 0 until a program seeds it;
 // programs call rng_seed(global_rng(), seed) once at start and save/restore it with checkpoints.
+// Like every Rng it is not thread-safe: draw from one thread (dropout draws its mask before the kernel).
 Rng& global_rng();
+
+// The state as text ("<state> <increment>", decimal), for a checkpoint's string metadata, and back.
+// Parsing fails with `where` in the message on anything but two integers with an odd increment.
+std::string rng_to_string(const Rng& rng);
+Rng rng_from_string(const std::string& text, const std::string& where);
 
 // Fill a CPU tensor (F32, or BF16 rounded from the f32 draw) in element order.
 void init_uniform(const Tensor& t, float lo, float hi, Rng& rng);     // U(lo, hi)

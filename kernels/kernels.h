@@ -75,6 +75,7 @@ struct Kernels {
 
     // ---- layout: out (contiguous, `shape`) gets inp at sum(idx[i] * inp_strides[i]) -------------
     // Transpose, permute, slice and concat are all this one copy with other strides and offsets.
+    // shape and inp_strides are host arrays of ndim longs (strides in elements, may be 0 or negative).
     void (*copy_strided)(float* out, const float* inp, int ndim, const long* shape, const long* inp_strides);
     // The backward of copy_strided: dinp[sum(idx * inp_strides)] += dout[idx].
     void (*add_strided)(float* dinp, const float* dout, int ndim, const long* shape, const long* inp_strides);
@@ -114,6 +115,7 @@ struct Kernels {
 
     // ---- SAPT's query: max over the sequence (B, T, C) -> (B, C) ---------------------------------
     // mask (B, T) may be null (= every position counts, the official behaviour); argmax (B, C) saved.
+    // Ties keep the first position; a batch row with every position masked gets out 0 and argmax -1.
     void (*maxpool_seq_forward)(float* out, int32_t* argmax, const float* inp, const uint8_t* mask,
                                 size_t B, size_t T, size_t C);
     void (*maxpool_seq_backward)(float* dinp, const float* dout, const int32_t* argmax,
@@ -127,6 +129,8 @@ struct Kernels {
     void (*attention_forward)(float* out, float* lse, const float* q, const float* k, const float* v,
                               const float* pos_bias, const uint8_t* key_mask, AttentionShape s);
     // Adds into dq, dk, dv and (when not null) dpos_bias (Hq, Tq, Tk, summed over the batch).
+    // A masked score is a constant: no gradient reaches q, k or pos_bias through it. A fully masked row
+    // (its lse rounds to kMaskedScore) has probabilities 1/Tk: only dv receives dout / Tk from it.
     void (*attention_backward)(float* dq, float* dk, float* dv, float* dpos_bias, const float* dout,
                                const float* q, const float* k, const float* v, const float* out,
                                const float* lse, const float* pos_bias, const uint8_t* key_mask,
@@ -135,7 +139,7 @@ struct Kernels {
     // ---- losses --------------------------------------------------------------------------------
     // Cross-entropy fused with log-softmax over logits (N, V); rows whose target is -100 are ignored.
     // losses (N) gets -log p[target] (0 on ignored rows); lse (N) saved. Returns the count of
-    // non-ignored rows. No (N, V) probabilities are kept.
+    // non-ignored rows. No (N, V) probabilities are kept. lse is written for ignored rows too.
     long (*cross_entropy_forward)(float* losses, float* lse, const float* logits, const int32_t* targets,
                                   size_t N, size_t V);
     // dlogits += dloss_per_row * (softmax - onehot) for non-ignored rows; dloss_per_row is the same

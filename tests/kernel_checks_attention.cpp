@@ -13,7 +13,7 @@ struct AttentionCase {
     AttentionShape shape;
     bool with_pos_bias;
     bool with_dpos_bias;
-    int key_mask_kind;  // 0 none, 1 random keys, 2 left padding, 3 batch 0 entirely masked
+    int key_mask_kind;  // 0 none, 1 random keys, 2 left padding 3b, 3 batch 0 entirely masked, 4 left padding 40b
 };
 
 static std::vector<uint8_t> make_key_mask(CheckRun& run, const AttentionShape& s, int kind) {
@@ -23,6 +23,7 @@ static std::vector<uint8_t> make_key_mask(CheckRun& run, const AttentionShape& s
             uint8_t& keep = mask[size_t(b) * s.Tk + k];
             if (kind == 2) keep = k >= 3 * b;  // batch b padded on the left by 3b tokens
             if (kind == 3 && b == 0) keep = 0;
+            if (kind == 4) keep = k >= 40 * b;
         }
     return mask;
 }
@@ -91,6 +92,9 @@ void check_attention_kernels(CheckRun& run) {
         {"causal Tq > Tk",                   {1, 9, 4, 2, 1, 8, 0.35f, true},            false, false, 0},
         {"block boundaries, MQA",            {1, 130, 130, 2, 1, 128, llama_scale_128, true}, false, false, 2},
         {"block boundaries, non-causal",     {1, 65, 200, 2, 2, 33, 0.2f, false},        true,  true,  1},
+        // Queries 0..39 of batch 1 see no key: whole query blocks are fully masked, and the key blocks that
+        // causal masking hides from them must still count (uniform over all Tk keys).
+        {"long left padding across blocks",  {2, 100, 100, 2, 1, 16, 0.25f, true},       true,  true,  4},
     };
     for (const AttentionCase& c : cases) check_attention_case(run, c);
 }

@@ -218,13 +218,14 @@ static void check_strided(CheckRun& run) {
         {"every third element", {129}, {3}, 2},
         {"broadcast a row over 4 rows", {4, 7}, {0, 1}, 0},
         {"5-d permute with a size-1 axis", {3, 1, 2, 4, 5}, {1, 120, 60, 15, 3}, 0},
+        {"rows reversed (negative stride)", {3, 9}, {9, -1}, 8},
     };
     for (const StridedView& view : views) {
         int ndim = int(view.shape.size());
         long count = 1, last = view.offset;
         for (int d = 0; d < ndim; d++) {
             count *= view.shape[d];
-            last += (view.shape[d] - 1) * view.strides[d];
+            if (view.strides[d] > 0) last += (view.shape[d] - 1) * view.strides[d];  // the largest offset
         }
         std::vector<float> base = random_floats(run, last + 1);
         if (run.begin_case("copy_strided")) {

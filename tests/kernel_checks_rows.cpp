@@ -11,6 +11,9 @@ struct RowsCols {
     size_t rows, cols;
 };
 static const RowsCols kRows[] = {{1, 1}, {1, 7}, {7, 33}, {33, 129}, {5, 1027}, {64, 17}};
+// C = 1 is left out for the norms: a one-wide row normalises to 0 (LayerNorm outputs its bias), so the
+// backward is pure cancellation and only f32 rounding noise would be compared.
+static const RowsCols kNormRows[] = {{1, 2}, {1, 7}, {7, 33}, {33, 129}, {5, 1027}, {64, 17}};
 
 static void check_softmax(CheckRun& run) {
     for (RowsCols m : kRows)
@@ -52,7 +55,7 @@ static void check_softmax(CheckRun& run) {
 
 static void check_norms(CheckRun& run) {
     const float eps = 1e-6f;
-    for (RowsCols m : kRows) {
+    for (RowsCols m : kNormRows) {
         size_t n = m.rows * m.cols;
         std::string shape = " " + std::to_string(m.rows) + "x" + std::to_string(m.cols);
         std::vector<float> x = random_floats(run, n, -2.0f, 3.0f), w = random_floats(run, m.cols, 0.5f, 1.5f);

@@ -130,11 +130,12 @@ void check_gemm(Shape s, bool trans_a, bool trans_b, float alpha, float beta, in
     check_result(C, C_old, ldc, expected, s.M, s.N, s.K, alpha, beta);
 }
 
-// Tiny shapes take the direct loops; the rest cross partial register tiles and several KC / MC / NC
-// blocks (K = 600 > 2 KC; M = 700 > 2 MC; N = 2100 > NC) so that the block seams are exercised.
-const Shape kShapes[] = {{1, 1, 1},     {7, 13, 29},  {1000, 1, 1000}, {1, 1000, 1000}, {33, 65, 17},
-                         {3, 50, 70},   {50, 3, 70},  {40, 50, 2},     {130, 97, 600},  {700, 40, 300},
-                         {20, 2100, 40}};
+// Thin shapes (a side <= 4) take the direct loops; the rest cross partial register tiles and several
+// KC / MC / NC blocks (K = 1100 > 2 KC; M = 700 > 2 MC; N = 2100 > NC) so that the block seams, and
+// threads sharing packed blocks (or, for few rows, splitting columns), are exercised.
+const Shape kShapes[] = {{1, 1, 1},      {7, 13, 29},   {1000, 1, 1000}, {1, 1000, 1000}, {33, 65, 17},
+                         {3, 50, 70},    {50, 3, 70},   {40, 50, 2},     {130, 97, 1100}, {700, 40, 300},
+                         {20, 2100, 40}, {130, 2100, 20}};
 
 }  // namespace
 
@@ -156,7 +157,7 @@ TEST_CASE("cpu_gemm scales by alpha and adds beta times the old C; beta 0 ignore
     const float alpha_beta[][2] = {{0.5f, 0.0f}, {1.0f, 1.0f}, {-2.0f, 0.25f}, {1.5f, -1.0f}};
     unsigned seed = 200;
     for (Shape s : {Shape{1, 1, 1}, Shape{7, 13, 29}, Shape{1, 300, 70}, Shape{33, 65, 17},
-                    Shape{130, 97, 600}}) {
+                    Shape{130, 97, 1100}}) {
         for (auto ab : alpha_beta) {
             for (int t = 0; t < 4; ++t) check_gemm(s, t & 1, t & 2, ab[0], ab[1], 3, false, seed++);
         }

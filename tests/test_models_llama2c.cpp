@@ -140,3 +140,26 @@ TEST_CASE("LLaMA greedy decoding with the KV cache equals full recomputation on 
     std::vector<int32_t> alone = flatten(llama_generate(model.llama, tensor_from_i32({1, 2}, {1, 403}), ones_mask(1, 2), nullptr, options));
     CHECK(std::vector<int32_t>(cached.begin(), cached.begin() + 40) == alone);
 }
+
+TEST_CASE("./generate prints the greedy story and reports a bad path with exit status 1", "[models]") {
+    std::string dir = shared_path("models/stories260K");
+    if (dir.empty()) return;
+    if (!path_exists("./generate")) {
+        WARN("SKIPPED: ./generate not built (make builds it before the suite)");
+        return;
+    }
+    std::string command = "./generate --model " + dir + "/stories260K.bin --tokenizer " + dir +
+                          "/tok512.model --prompt '' --max-new-tokens 20";
+    FILE* pipe = popen(command.c_str(), "r");
+    REQUIRE(pipe != nullptr);
+    std::string out;
+    char buffer[256];
+    while (fgets(buffer, sizeof buffer, pipe)) out += buffer;
+    CHECK(pclose(pipe) == 0);
+    // 20 new tokens: the start of the reference story, and a newline.
+    std::string story = nlohmann::json::parse(read_file(dir + "/reference_greedy_t0.json"))["text"].get<std::string>();
+    REQUIRE(out.size() > 40);
+    CHECK(out.back() == '\n');
+    CHECK(story.compare(0, out.size() - 1, out, 0, out.size() - 1) == 0);
+    CHECK(std::system("./generate --model /nonexistent --tokenizer x --prompt a 2>/dev/null") == 1 << 8);
+}

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <sys/stat.h>
 
+#include "engine/error.h"
 #include "engine/fileio.h"
 #include "test_models_util.h"
 

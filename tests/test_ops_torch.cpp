@@ -2,27 +2,39 @@
 // tests/reference/gen_ops_fixtures.py, float64 torch math on float32 inputs) holds inputs, a probe, the
 // output and every input gradient of loss = sum(output * probe). We run the same op, backpropagate the
 // same loss, and require |ours - torch| <= 1e-6 + 1e-5 |torch| for outputs and gradients alike.
+// In a CUDA build the same cases run once more with every tensor on the GPU.
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "engine/device.h"
 #include "test_ops_util.h"
+#ifdef SAPT_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
 
 using nlohmann::json;
 
 static const double kAbsTolerance = 1e-6, kRelTolerance = 1e-5;
 
-static Tensor tensor_from_json(const json& spec) {
+static Tensor tensor_from_json(const json& spec, Device device) {
     const std::vector<int64_t> shape = spec.at("shape").get<std::vector<int64_t>>();
     const std::string dtype = spec.at("dtype").get<std::string>();
-    if (dtype == "f32") return tensor_from(shape, spec.at("values").get<std::vector<float>>());
-    if (dtype == "i32") return tensor_from_i32(shape, spec.at("values").get<std::vector<int32_t>>());
+    if (dtype == "f32") return tensor_to_device(tensor_from(shape, spec.at("values").get<std::vector<float>>()), device);
+    if (dtype == "i32") return tensor_to_device(tensor_from_i32(shape, spec.at("values").get<std::vector<int32_t>>()), device);
     const std::vector<int> bytes = spec.at("values").get<std::vector<int>>();
     Tensor t = tensor_empty(shape, DType::U8);
     for (size_t i = 0; i < bytes.size(); i++) t.u8()[i] = (uint8_t)bytes[i];
-    return t;
+    return tensor_to_device(t, device);
+}
+
+// The gradient of `t`, copied to the host wherever it lives.
+static std::vector<float> host_grad(const Tensor& t) {
+    std::vector<float> values((size_t)t.numel());
+    copy_bytes(values.data(), Device::CPU, t.grad(), t.device(), values.size() * sizeof(float));
+    return values;
 }
 
 // Runs the fixture's op on our engine. `in` holds the trainable inputs, `constant` the others.
@@ -89,7 +101,7 @@ static void compare(const std::string& what, const std::vector<float>& ours, con
     CHECK(failures == 0);
 }
 
-TEST_CASE("every op's output and input gradients match PyTorch", "[ops]") {
+static void check_fixture_on(Device device) {
     std::ifstream file("tests/fixtures/ops/ops.json");
     REQUIRE(file.good());  // committed with the repo; regenerate with tests/reference/gen_ops_fixtures.py
     const json fixture = json::parse(file);
@@ -101,18 +113,19 @@ TEST_CASE("every op's output and input gradients match PyTorch", "[ops]") {
         INFO("case " << name);
         std::map<std::string, Tensor> in, constant;
         for (const json& spec : c.at("inputs")) {
-            Tensor t = tensor_from_json(spec);
+            Tensor t = tensor_from_json(spec, device);
             t.data->requires_grad = true;
             in[spec.at("name")] = t;
         }
-        for (const json& spec : c.at("constants")) constant[spec.at("name")] = tensor_from_json(spec);
+        for (const json& spec : c.at("constants")) constant[spec.at("name")] = tensor_from_json(spec, device);
 
         Tensor out = run_op(c.at("op"), in, constant, c.at("attrs"));
         CHECK(out.shape() == c.at("output").at("shape").get<std::vector<int64_t>>());
         compare(name + " output", tensor_values(out), c.at("output").at("values").get<std::vector<double>>(), worst);
-        backward(sum(mul(out, tensor_from(out.shape(), c.at("probe").get<std::vector<float>>()))));
+        Tensor probe = tensor_to_device(tensor_from(out.shape(), c.at("probe").get<std::vector<float>>()), device);
+        backward(sum(mul(out, probe)));
         for (auto& [input_name, t] : in) {
-            compare(name + " d" + input_name, grad_values(t), c.at("grads").at(input_name).get<std::vector<double>>(), worst);
+            compare(name + " d" + input_name, host_grad(t), c.at("grads").at(input_name).get<std::vector<double>>(), worst);
         }
         ops_seen[c.at("op")] = true;
         cases_run++;
@@ -120,6 +133,20 @@ TEST_CASE("every op's output and input gradients match PyTorch", "[ops]") {
     // Every op of ops.h except dropout (random; tested for its statistics in test_ops.cpp) is covered.
     CHECK(ops_seen.size() == 28);
     CHECK(cases_run == (int)fixture.at("cases").size());
-    std::printf("ops vs torch: %d cases, max abs error %.3g (%s), max rel error %.3g (|torch| > 1e-3)\n", cases_run,
+    std::printf("ops vs torch on %s: %d cases, max abs error %.3g (%s), max rel error %.3g (|torch| > 1e-3)\n",
+                device == Device::CPU ? "the CPU" : "the GPU", cases_run,
                 worst.abs, worst.where.c_str(), worst.rel);
 }
+
+TEST_CASE("every op's output and input gradients match PyTorch", "[ops]") { check_fixture_on(Device::CPU); }
+
+#ifdef SAPT_CUDA
+TEST_CASE("on the GPU, every op's output and input gradients match PyTorch", "[ops][cuda]") {
+    std::string why;
+    if (!cuda_device_available(&why)) {
+        WARN("SKIPPED: no usable GPU (" << why << ")");
+        return;
+    }
+    check_fixture_on(Device::CUDA);
+}
+#endif

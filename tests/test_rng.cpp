@@ -51,6 +51,21 @@ TEST_CASE("an Rng restored from its two saved integers continues the same stream
     }
 }
 
+TEST_CASE("the RNG state round-trips through its text form and bad text is refused", "[rng]") {
+    Rng running = rng_make(99, 3);
+    for (int i = 0; i < 5; i++) rng_next_u32(running);
+    Rng resumed = rng_from_string(rng_to_string(running), "ckpt");
+    CHECK(resumed.state == running.state);
+    CHECK(resumed.increment == running.increment);
+    CHECK(rng_next_u64(resumed) == rng_next_u64(running));
+
+    CHECK_THROWS_WITH(rng_from_string("12", "ckpt/meta"), Catch::Contains("ckpt/meta: RNG state must be two"));
+    CHECK_THROWS_WITH(rng_from_string("1 3 x", "ckpt"), Catch::Contains("two unsigned integers"));
+    CHECK_THROWS_WITH(rng_from_string("-1 3", "ckpt"), Catch::Contains("two unsigned integers"));
+    CHECK_THROWS_WITH(rng_from_string("99999999999999999999 3", "ckpt"), Catch::Contains("two unsigned integers"));
+    CHECK_THROWS_WITH(rng_from_string("5 4", "ckpt"), Catch::Contains("increment must be odd"));
+}
+
 TEST_CASE("rng_uniform stays in [0, 1) with mean 1/2 and variance 1/12", "[rng]") {
     Rng rng = rng_make(11);
     const int n = 200000;

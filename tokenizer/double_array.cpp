@@ -44,7 +44,9 @@ struct Builder {
     std::vector<uint32_t> units;
     std::vector<char> used;       // slot holds a node or a leaf
     std::vector<char> base_used;  // slot is some node's base
+    std::vector<size_t> next_free_link;  // union-find: a slot at or after i that may be free
     size_t first_free = 1;
+    size_t high_water = 0;  // highest slot used so far
 
     void ensure(size_t size) {
         if (units.size() >= size) return;
@@ -52,12 +54,28 @@ struct Builder {
         units.resize(grown + 1, kFreeUnit);
         used.resize(grown + 1, 0);
         base_used.resize(grown + 1, 0);
+        const size_t old_size = next_free_link.size();
+        next_free_link.resize(grown + 1);
+        for (size_t i = old_size; i <= grown; ++i) next_free_link[i] = i;
     }
 
+    // The first free slot at or after `slot` (path-halving union-find over used slots).
+    size_t next_free(size_t slot) {
+        ensure(slot + 2);
+        while (next_free_link[slot] != slot) {
+            next_free_link[slot] = next_free_link[next_free_link[slot]];
+            slot = next_free_link[slot];
+            ensure(slot + 2);
+        }
+        return slot;
+    }
+
+    // Like darts-clone, only free slots near the end are tried (the union-find skips used ones):
+    // old holes that failed to fit before rarely fit later, and retrying them all is quadratic.
     size_t find_base(const std::vector<uint8_t>& labels) {
-        for (size_t slot = first_free;; ++slot) {
-            ensure(slot + 1);
-            if (used[slot]) continue;
+        const size_t kSearchWindow = 4096;
+        const size_t start = std::max(first_free, high_water > kSearchWindow ? high_water - kSearchWindow : size_t(1));
+        for (size_t slot = next_free(start);; slot = next_free(slot + 1)) {
             const size_t base = slot ^ labels[0];
             ensure((base | 0xff) + 1);
             if (base_used[base]) continue;
@@ -72,7 +90,10 @@ struct Builder {
 
     void mark_used(size_t slot) {
         used[slot] = 1;
-        while (first_free < used.size() && used[first_free]) ++first_free;
+        ensure(slot + 2);
+        next_free_link[slot] = slot + 1;
+        high_water = std::max(high_water, slot);
+        first_free = next_free(first_free);
     }
 
     // keys[begin, end) share their first `depth` bytes; `node` is the unit of that prefix.
@@ -122,7 +143,7 @@ DoubleArray build_double_array(std::vector<std::pair<std::string, int>> keys, co
         if (keys[k].second < 0) fail(where, "trie values must be non-negative (got " + std::to_string(keys[k].second) + ")");
         if (k > 0 && keys[k].first == keys[k - 1].first) fail(where, "duplicate trie key \"" + keys[k].first + "\"");
     }
-    Builder builder{keys, where, {}, {}, {}, 1};
+    Builder builder{keys, where, {}, {}, {}, {}, 1, 0};
     builder.ensure(256);
     builder.units[0] = 0;
     builder.used[0] = 1;

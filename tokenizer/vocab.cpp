@@ -86,6 +86,12 @@ Vocab make_vocab(const SentencePieceModel& model, const std::string& where) {
             }
         }
     }
+    vocab.bpe_can_split_before_space = !vocab.has_unused;
+    for (const auto& [piece, id] : encodable) {
+        for (size_t k = piece.find("\xE2\x96\x81", 1); k != std::string::npos; k = piece.find("\xE2\x96\x81", k + 1)) {
+            if (k < 3 || piece.compare(k - 3, 3, "\xE2\x96\x81") != 0) vocab.bpe_can_split_before_space = false;
+        }
+    }
     if (encodable.empty()) fail(where, "no encodable pieces (expected NORMAL or USER_DEFINED pieces besides <unk>)");
     vocab.encodable = build_double_array(std::move(encodable), where);
     vocab.reserved = build_double_array(std::move(reserved), where);

@@ -19,6 +19,7 @@ struct Vocab {
     std::vector<std::string> user_defined_symbols;
     int unk_id = -1;
     bool has_unused = false;
+    bool bpe_can_split_before_space = false;  // no encodable piece contains "x▁" with x ≠ ▁ (see bpe.cpp)
     bool byte_fallback = false;
     int byte_ids[256];         // id of <0xHH> when byte_fallback
     float min_score = 0.0f;    // over NORMAL pieces (unigram: score of an unknown character − 10)

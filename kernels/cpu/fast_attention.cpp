@@ -67,17 +67,49 @@ static void load_transposed(float* dst, const float* kv, const AttentionProblem&
 }
 
 // out (nq, kBlockK) = rows (nq, D) at stride row_stride times the transposed tile (D, kBlockK), for nk keys.
+// A full tile's output row (kBlockK floats, four AVX-512 registers) stays in registers across the D loop.
 static void rows_times_tile(float* out, const float* rows, long row_stride, int nq, const float* tile, int nk, int D) {
     for (int i = 0; i < nq; i++) {
-        float* o = out + i * kBlockK;
         const float* r = rows + i * row_stride;
-        for (int j = 0; j < nk; j++) o[j] = 0.0f;
-        for (int d = 0; d < D; d++) {
-            float rd = r[d];
-            const float* t = tile + d * kBlockK;
+        float o[kBlockK] = {};
+        if (nk == kBlockK) {
+            for (int d = 0; d < D; d++) {
+                const float* t = tile + d * kBlockK;
 #pragma omp simd
-            for (int j = 0; j < nk; j++) o[j] += rd * t[j];
+                for (int j = 0; j < kBlockK; j++) o[j] += r[d] * t[j];
+            }
+        } else {
+            for (int d = 0; d < D; d++) {
+                const float* t = tile + d * kBlockK;
+#pragma omp simd
+                for (int j = 0; j < nk; j++) o[j] += r[d] * t[j];
+            }
         }
+        for (int j = 0; j < nk; j++) out[i * kBlockK + j] = o[j];
+    }
+}
+
+// acc (D) += sum over c < count of weights[c * weight_stride] * rows[c * row_stride .. + D]: P V, dS K, P^T dO
+// and dS^T Q are all this. acc is held in registers kRowChunk floats at a time while the rows stream by.
+constexpr int kRowChunk = 64;
+static void weighted_row_sum(float* acc, const float* weights, long weight_stride, const float* rows,
+                             long row_stride, int count, int D) {
+    int d0 = 0;
+    for (; d0 + kRowChunk <= D; d0 += kRowChunk) {
+        float sum[kRowChunk];
+        for (int d = 0; d < kRowChunk; d++) sum[d] = acc[d0 + d];
+        for (int c = 0; c < count; c++) {
+            float w = weights[c * weight_stride];
+            const float* r = rows + c * row_stride + d0;
+#pragma omp simd
+            for (int d = 0; d < kRowChunk; d++) sum[d] += w * r[d];
+        }
+        for (int d = 0; d < kRowChunk; d++) acc[d0 + d] = sum[d];
+    }
+    for (int c = 0; c < count && d0 < D; c++) {
+        float w = weights[c * weight_stride];
+        const float* r = rows + c * row_stride;
+        for (int d = d0; d < D; d++) acc[d] += w * r[d];
     }
 }
 
@@ -132,12 +164,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 #pragma omp simd
                         for (int d = 0; d < s.D; d++) a[d] *= correction;
                     }
-                    for (int j = 0; j < nk; j++) {
-                        const float* vrow = v + p.kv_index(b, k0 + j, kvh);
-                        float pj = row[j];
-#pragma omp simd
-                        for (int d = 0; d < s.D; d++) a[d] += pj * vrow[d];
-                    }
+                    weighted_row_sum(a, row, 1, v + p.kv_index(b, k0, kvh), long(s.Hkv) * s.D, nk, s.D);
                 }
             }
             for (int i = 0; i < nq; i++) {
@@ -227,19 +254,14 @@ void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const
                     int nq = std::min(kBlockQ, s.Tq - q0);
                     if (p.skippable(b, q0, q0 + nq, k0)) continue;
                     backward_tile(t, p, dout, lse, row_dot.data(), b, h, q0, nq, k0, nk);
-                    for (int i = 0; i < nq; i++) {
-                        const float* d_o = dout + p.q_index(b, q0 + i, h);
-                        const float* qrow = q + p.q_index(b, q0 + i, h);
-                        for (int j = 0; j < nk; j++) {
-                            float pij = t.probs[i * kBlockK + j], dsij = s.scale * t.dscores[i * kBlockK + j];
-                            float* dva = dv_acc.data() + size_t(j) * s.D;
-                            float* dka = dk_acc.data() + size_t(j) * s.D;
-#pragma omp simd
-                            for (int d = 0; d < s.D; d++) {
-                                dva[d] += pij * d_o[d];
-                                dka[d] += dsij * qrow[d];
-                            }
-                        }
+                    for (int i = 0; i < nq; i++)
+                        for (int j = 0; j < nk; j++) t.dscores[i * kBlockK + j] *= s.scale;
+                    // dV_j += sum_i P_ij dO_i and dK_j += scale sum_i dS_ij Q_i: column j of the tile as weights.
+                    for (int j = 0; j < nk; j++) {
+                        weighted_row_sum(dv_acc.data() + size_t(j) * s.D, t.probs.data() + j, kBlockK,
+                                         dout + p.q_index(b, q0, h), long(s.Hq) * s.D, nq, s.D);
+                        weighted_row_sum(dk_acc.data() + size_t(j) * s.D, t.dscores.data() + j, kBlockK,
+                                         q + p.q_index(b, q0, h), long(s.Hq) * s.D, nq, s.D);
                     }
                 }
             for (int j = 0; j < nk; j++) {
@@ -273,14 +295,11 @@ void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const
                     load_transposed(t.v_tile.data(), v, p, b, kvh, k0, nk);
                     backward_tile(t, p, dout, lse, row_dot.data(), b, h, q0, nq, k0, nk);
                     for (int i = 0; i < nq; i++) {
-                        float* dqrow = dq + p.q_index(b, q0 + i, h);
                         const float* ds = t.dscores.data() + i * kBlockK;
-                        for (int j = 0; j < nk; j++) {
-                            const float* krow = k + p.kv_index(b, k0 + j, kvh);
-                            float dsij = s.scale * ds[j];
-#pragma omp simd
-                            for (int d = 0; d < s.D; d++) dqrow[d] += dsij * krow[d];
-                        }
+                        float scaled[kBlockK];  // dQ_i += scale sum_j dS_ij K_j
+                        for (int j = 0; j < nk; j++) scaled[j] = s.scale * ds[j];
+                        weighted_row_sum(dq + p.q_index(b, q0 + i, h), scaled, 1, k + p.kv_index(b, k0, kvh),
+                                         long(s.Hkv) * s.D, nk, s.D);
                         if (dpos_bias) {
                             float* db = dpos_bias + (long(h) * s.Tq + q0 + i) * s.Tk + k0;
                             for (int j = 0; j < nk; j++) db[j] += ds[j];

@@ -187,21 +187,31 @@ void dropout_forward(float* out, const float* inp, const uint8_t* keep, float p,
 
 // ---- optimizer ------------------------------------------------------------------------------------
 
-// torch's order, as in reference_rows.cpp: scalars in double, then f32 per element.
+// torch's order, as in reference_rows.cpp: scalars in double, then f32 per element. Chunks of kChunk so
+// that the square roots run through the vectorised sqrt_array.
 void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1,
                 float beta2, float eps, float weight_decay, int t) {
     float decay = float(1.0 - double(lr) * weight_decay);
     float step_size = float(double(lr) / (1.0 - std::pow(double(beta1), t)));
     float bias_correction2_sqrt = float(std::sqrt(1.0 - std::pow(double(beta2), t)));
-#pragma omp parallel for simd if (n >= kParallelMin)
-    for (size_t i = 0; i < n; i++) {
-        float p = param[i] * decay;
-        float m_i = m[i] * beta1 + (1.0f - beta1) * grad[i];
-        float v_i = v[i] * beta2 + (1.0f - beta2) * grad[i] * grad[i];
-        float denom = std::sqrt(v_i) / bias_correction2_sqrt + eps;
-        param[i] = p + -step_size * m_i / denom;
-        m[i] = m_i;
-        v[i] = v_i;
+    size_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for if (n >= kParallelMin)
+    for (size_t chunk = 0; chunk < chunks; chunk++) {
+        size_t i0 = chunk * kChunk, width = n - i0 < kChunk ? n - i0 : kChunk;
+        float* p = param + i0;
+        float* m_c = m + i0;
+        float* v_c = v + i0;
+        const float* g = grad + i0;
+        float denom[kChunk];
+#pragma omp simd
+        for (size_t i = 0; i < width; i++) {
+            p[i] = p[i] * decay;
+            m_c[i] = m_c[i] * beta1 + (1.0f - beta1) * g[i];
+            v_c[i] = v_c[i] * beta2 + (1.0f - beta2) * g[i] * g[i];
+        }
+        sqrt_array(denom, v_c, width);
+#pragma omp simd
+        for (size_t i = 0; i < width; i++) p[i] = p[i] + -step_size * m_c[i] / (denom[i] / bias_correction2_sqrt + eps);
     }
 }
 

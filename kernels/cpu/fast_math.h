@@ -1,7 +1,7 @@
 // fast_math.h — the vectorised exp behind the fast CPU kernels (softmax, losses, attention, GELU, SiLU):
 // exp(x) = 2^n * p(r) with x = n ln2 + r, |r| <= ln2 / 2, p a degree-6 polynomial (the Cephes expf
 // coefficients), about 2 ulp. AVX-512 and AVX2 versions, and a std::exp loop where neither is compiled in.
-// Inputs below -87.3 (masked scores, -inf) give exactly 0; this file has no other transcendental.
+// Inputs below -87.3 (masked scores, -inf) give exactly 0. Also a vectorised sqrt (for AdamW).
 #pragma once
 #include <cmath>
 #include <cstddef>
@@ -39,6 +39,7 @@ inline __m512 exp_lanes(__m512 x) {
     y = _mm512_scalef_ps(y, n);  // y * 2^n, saturating to inf past kExpMax
     return _mm512_maskz_mov_ps(~underflow, y);
 }
+inline __m512 sqrt_lanes(__m512 x) { return _mm512_sqrt_ps(x); }
 inline __m512 load_lanes(const float* p) { return _mm512_loadu_ps(p); }
 inline void store_lanes(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
 inline __m512 broadcast_lanes(float x) { return _mm512_set1_ps(x); }
@@ -66,6 +67,7 @@ inline __m256 exp_lanes(__m256 x) {
     y = _mm256_mul_ps(_mm256_mul_ps(y, two_pow1), two_pow2);
     return _mm256_andnot_ps(underflow, y);
 }
+inline __m256 sqrt_lanes(__m256 x) { return _mm256_sqrt_ps(x); }
 inline __m256 load_lanes(const float* p) { return _mm256_loadu_ps(p); }
 inline void store_lanes(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
 inline __m256 broadcast_lanes(float x) { return _mm256_set1_ps(x); }
@@ -83,6 +85,16 @@ constexpr size_t kLanes = 0;  // no vector unit compiled in: the loops below run
 #endif
 
 inline float exp_scalar(float x) { return x < kExpMin ? 0.0f : std::exp(x); }
+
+// out[i] = sqrt(inp[i]), correctly rounded like std::sqrt. The compiler does not vectorise std::sqrt itself
+// (it must keep errno for negative inputs), hence this loop. out may equal inp.
+inline void sqrt_array(float* out, const float* inp, size_t n) {
+    size_t i = 0;
+#if defined(__AVX512F__) || defined(__AVX2__)
+    for (; i + kLanes <= n; i += kLanes) store_lanes(out + i, sqrt_lanes(load_lanes(inp + i)));
+#endif
+    for (; i < n; i++) out[i] = std::sqrt(inp[i]);
+}
 
 // out[i] = exp(inp[i]). out may equal inp.
 inline void exp_array(float* out, const float* inp, size_t n) {

@@ -105,10 +105,13 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
             size_t width = V - v0 < kChunk ? V - v0 : kChunk;
             float probs[kChunk];
             exp_shifted_sum(probs, logits + n * V + v0, lse[n], width);
+            // The one-hot part joins p before the multiply: adding dloss p and then subtracting dloss would
+            // round the target's gradient at the scale of dloss instead of p - 1.
+            size_t target = size_t(targets[n]);
+            if (target >= v0 && target < v0 + width) probs[target - v0] -= 1.0f;
 #pragma omp simd
             for (size_t v = 0; v < width; v++) dl[v0 + v] += dloss_per_row * probs[v];
         }
-        dl[targets[n]] -= dloss_per_row;  // the one-hot part of (softmax - onehot)
     }
 }
 

@@ -1,12 +1,19 @@
 // gemm_microkernel.cpp — packing and the register-tile micro-kernel of the blocked CPU GEMM (see
 // gemm_microkernel.h for the layouts). Three micro-kernels, one compiled in: AVX-512 (14 x 32), AVX2+FMA
 // (6 x 16) and plain C++ (4 x 8). They differ only in vector width; the loop structure is the same.
+// Also the contiguous dot product of the direct path for thin products, in the same three flavours.
 // No blocking or threading here: gemm.cpp calls these on blocks that fit the caches.
 #include "kernels/cpu/gemm_microkernel.h"
 
 #include <cstring>
 #if defined(__AVX2__) || defined(__AVX512F__)
+// GCC 12 reports false "(may be) used uninitialized" warnings inside its own AVX-512 intrinsics (GCC bug
+// 105593, fixed in GCC 13); they point into the header, so they are silenced for the header only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 
 static inline float bf16_bits_to_f32(bf16 h) {
@@ -149,6 +156,7 @@ void gemm_pack_b(float* packed, const float* B_f32, const bf16* B_bf16, int ldb,
     }
 }
 
+#if !defined(__AVX512F__)
 // A tile on the right or bottom edge of C: the kernel computed the full MR x NR product into `tile`
 // (row stride NR); only rows x cols of it belong to C.
 static void store_partial_tile(const float* tile, float* C, int ldc, float alpha, float beta, int rows,
@@ -160,6 +168,7 @@ static void store_partial_tile(const float* tile, float* C, int ldc, float alpha
         }
     }
 }
+#endif
 
 #if defined(__AVX512F__)
 
@@ -183,28 +192,25 @@ void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, flo
             acc[r][1] = _mm512_fmadd_ps(a, b_hi, acc[r][1]);
         }
     }
+    // Store: masks cut the tile to cols columns (AVX-512 masked loads and stores never touch the
+    // masked-off memory), the row test to rows rows; a full tile is the case with every bit set.
+    __mmask16 mask_lo = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
+    __mmask16 mask_hi = cols >= 32 ? (__mmask16)0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
     __m512 alpha_v = _mm512_set1_ps(alpha);
-    if (rows == kGemmMR && cols == kGemmNR) {
-        __m512 beta_v = _mm512_set1_ps(beta);
-        for (int r = 0; r < kGemmMR; ++r) {
+    __m512 beta_v = _mm512_set1_ps(beta);
+    for (int r = 0; r < kGemmMR; ++r) {
+        if (r < rows) {
             float* c_row = C + (size_t)r * ldc;
             __m512 lo = _mm512_mul_ps(alpha_v, acc[r][0]);
             __m512 hi = _mm512_mul_ps(alpha_v, acc[r][1]);
             if (beta != 0.0f) {
-                lo = _mm512_fmadd_ps(beta_v, _mm512_loadu_ps(c_row), lo);
-                hi = _mm512_fmadd_ps(beta_v, _mm512_loadu_ps(c_row + 16), hi);
+                lo = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(mask_lo, c_row), lo);
+                hi = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(mask_hi, c_row + 16), hi);
             }
-            _mm512_storeu_ps(c_row, lo);
-            _mm512_storeu_ps(c_row + 16, hi);
+            _mm512_mask_storeu_ps(c_row, mask_lo, lo);
+            _mm512_mask_storeu_ps(c_row + 16, mask_hi, hi);
         }
-        return;
     }
-    alignas(64) float tile[kGemmMR * kGemmNR];
-    for (int r = 0; r < kGemmMR; ++r) {
-        _mm512_store_ps(tile + r * kGemmNR, acc[r][0]);
-        _mm512_store_ps(tile + r * kGemmNR + 16, acc[r][1]);
-    }
-    store_partial_tile(tile, C, ldc, alpha, beta, rows, cols);
 }
 
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -260,6 +266,65 @@ void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, flo
         }
     }
     store_partial_tile(tile, C, ldc, alpha, beta, rows, cols);
+}
+
+#endif
+
+// ---- the dot product of thin products ---------------------------------------------------------------
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+
+// Four independent accumulators of 16 lanes hide the FMA latency; the tail uses masked loads.
+float gemm_dot(const float* x, const float* y_f32, const bf16* y_bf16, int n) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int k = 0;
+    for (; k + 64 <= n; k += 64) {
+        for (int v = 0; v < 4; ++v) {
+            __m512 y = load_row_chunk(y_f32, y_bf16, k + 16 * v, 16);
+            acc[v] = _mm512_fmadd_ps(_mm512_loadu_ps(x + k + 16 * v), y, acc[v]);
+        }
+    }
+    for (; k < n; k += 16) {
+        int chunk = n - k < 16 ? n - k : 16;
+        __mmask16 mask = (__mmask16)((1u << chunk) - 1);
+        __m512 y = load_row_chunk(y_f32, y_bf16, k, chunk);
+        acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, x + k), y, acc[0]);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+#elif defined(__AVX2__) && defined(__FMA__)
+
+float gemm_dot(const float* x, const float* y_f32, const bf16* y_bf16, int n) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int k = 0;
+    for (; k + 32 <= n; k += 32) {
+        for (int v = 0; v < 4; ++v) {
+            __m256 y;
+            if (y_f32) {
+                y = _mm256_loadu_ps(y_f32 + k + 8 * v);
+            } else {
+                __m128i bits = _mm_loadu_si128((const __m128i*)(y_bf16 + k + 8 * v));
+                y = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
+            }
+            acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(x + k + 8 * v), y, acc[v]);
+        }
+    }
+    __m256 sum8 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, sum8);
+    float total = 0.0f;
+    for (int l = 0; l < 8; ++l) total += lanes[l];
+    for (; k < n; ++k) total += x[k] * (y_f32 ? y_f32[k] : bf16_bits_to_f32(y_bf16[k]));
+    return total;
+}
+
+#else
+
+float gemm_dot(const float* x, const float* y_f32, const bf16* y_bf16, int n) {
+    float total = 0.0f;
+    for (int k = 0; k < n; ++k) total += x[k] * (y_f32 ? y_f32[k] : bf16_bits_to_f32(y_bf16[k]));
+    return total;
 }
 
 #endif

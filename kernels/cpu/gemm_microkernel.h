@@ -1,6 +1,7 @@
 // gemm_microkernel.h — the innermost pieces of the blocked CPU GEMM (kernels/cpu/gemm.cpp): the register
 // tile size MR x NR, the packers that copy a block of op(A) or op(B) into tile-shaped micro-panels, and the
-// micro-kernel that multiplies one A micro-panel by one B micro-panel into an MR x NR tile of C.
+// micro-kernel that multiplies one A micro-panel by one B micro-panel into an MR x NR tile of C; and the
+// vector dot product that products too thin for tiles (a side of at most 4) are made of.
 // The tile size and kernel are picked at compile time (AVX-512, AVX2+FMA, or portable C++); nothing here
 // splits work across threads or chooses cache blocks — gemm.cpp does.
 #pragma once
@@ -37,3 +38,6 @@ void gemm_pack_b(float* packed, const float* B_f32, const bf16* B_bf16, int ldb,
 // rows <= MR, cols <= NR; beta == 0 writes C without reading it (so old NaNs vanish).
 void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, float* C, int ldc, float alpha,
                       float beta, int rows, int cols);
+
+// sum_k x[k] * y[k] over n contiguous values, y in f32 or bf16 (exactly one of y_f32 / y_bf16 non-null).
+float gemm_dot(const float* x, const float* y_f32, const bf16* y_bf16, int n);

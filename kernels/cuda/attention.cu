@@ -93,8 +93,11 @@ __global__ void attention_forward_kernel(float* out, float* lse, const float* q,
         running_max = new_max;
         probs[lane] = p;
         __syncwarp();
-        for (int i = 0; i * 32 + lane < s.D; i++) {
+        // A fixed trip count lets nvcc unroll this loop and keep acc[] in registers (a loop bounded by D
+        // would index acc dynamically, which puts it in local memory).
+        for (int i = 0; i < kMaxDimsPerLane; i++) {
             int d = i * 32 + lane;
+            if (d >= s.D) continue;
             float total = acc[i] * correction;
             for (int j = 0; j < kKeysPerTile; j++) total += probs[j] * v_tile[j * row_stride + d];
             acc[i] = total;
@@ -103,7 +106,8 @@ __global__ void attention_forward_kernel(float* out, float* lse, const float* q,
     }
     if (!active) return;
     size_t at = head_offset(b, query, h, s.Tq, s.Hq, s.D);
-    for (int i = 0; i * 32 + lane < s.D; i++) out[at + i * 32 + lane] = acc[i] / running_sum;
+    for (int i = 0; i < kMaxDimsPerLane; i++)
+        if (i * 32 + lane < s.D) out[at + i * 32 + lane] = acc[i] / running_sum;
     if (lane == 0) lse[(size_t(b) * s.Hq + h) * s.Tq + query] = running_max + logf(running_sum);
 }
 

@@ -2,6 +2,8 @@
 // kernels/cuda files in the order of struct Kernels, plus the device queries of cuda_backend.h.
 // Under the emulation (-DSAPT_CUDA_EMU) the same table is built over the emulated kernels, into a test
 // binary of its own. Not here: any kernel (each lives in the file of its idea).
+#include <cstdio>
+
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/cuda_kernels.h"
@@ -27,10 +29,10 @@ std::string cuda_device_name() {
     cudaDeviceProp prop;
     cudaCheck(cudaGetDevice(&device));
     cudaCheck(cudaGetDeviceProperties(&prop, device));
-    char line[256];
-    snprintf(line, sizeof line, "%s (sm_%d%d, %d SMs, %.1f GiB)", prop.name, prop.major, prop.minor,
-             prop.multiProcessorCount, double(prop.totalGlobalMem) / (1 << 30));
-    return line;
+    char memory[32];
+    snprintf(memory, sizeof memory, "%.1f GiB", double(prop.totalGlobalMem) / (1 << 30));
+    return std::string(prop.name) + " (sm_" + std::to_string(prop.major) + std::to_string(prop.minor) + ", " +
+           std::to_string(prop.multiProcessorCount) + " SMs, " + memory + ")";
 }
 #else
 bool cuda_device_available(std::string*) { return true; }

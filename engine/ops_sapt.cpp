@@ -1,0 +1,74 @@
+// ops_sapt.cpp — the two ops SAPT's LoRA mix needs beyond the general ones: detach (cut the gradient
+// path, as torch.no_grad() does in the official code) and scale_column_groups (each task's R columns
+// times that example's selection weight). Built from backend kernels, so they run on any device.
+#include "engine/ops_common.h"
+
+Tensor detach(const Tensor& a) {
+    if (!a.defined()) fail("detach", "tensor is undefined (expected a tensor)");
+    auto data = std::make_shared<TensorData>();
+    data->shape = a.shape();
+    data->dtype = a.dtype();
+    data->buffer = a.data->buffer;  // shared: same numbers, no copy
+    data->offset = a.data->offset;
+    data->name = a.name();
+    return Tensor{data};  // requires_grad false and no gradient buffer: the tape never reaches `a` through it
+}
+
+Tensor scale_column_groups(const Tensor& h, const Tensor& w, int group_size, float s) {
+    check_f32("scale_column_groups", h, "h");
+    check_f32("scale_column_groups", w, "w");
+    check_same_device("scale_column_groups", {&h, &w});
+    if (h.ndim() < 2 || w.ndim() != 2 || group_size <= 0 || w.dim(0) != h.dim(0) ||
+        h.dim(-1) != w.dim(1) * group_size) {
+        fail("scale_column_groups", "expected h (B, ..., K*G) and w (B, K) with G = " + std::to_string(group_size) +
+                                        " (got h " + shape_str(h.shape()) + ", w " + shape_str(w.shape()) + ")");
+    }
+    const int64_t B = h.dim(0), K = w.dim(1), G = group_size;
+    const size_t cols = (size_t)(K * G);
+    const size_t per_example = (size_t)(h.numel() / B);  // rows * cols
+    const size_t rows = per_example / cols;
+    // The (B, K*G) column multipliers s * w[b, k] are built on the host: B*K weights, a handful of floats.
+    const std::vector<float> weights = tensor_values(w);
+    std::vector<float> multipliers((size_t)B * cols);
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t c = 0; c < (int64_t)cols; c++) multipliers[b * cols + c] = s * weights[b * K + c / G];
+    }
+    const Tensor m = tensor_to_device(tensor_from({B, (int64_t)cols}, multipliers), h.device());
+
+    Tensor out = tensor_empty(h.shape(), DType::F32, h.device());
+    const Kernels& k = kernels_for(h.device());
+    for (int64_t b = 0; b < B; b++) {
+        k.mul_row(out.f32() + b * per_example, h.f32() + b * per_example, m.f32() + b * cols, rows, cols);
+    }
+    if (needs_grad({&h, &w})) {
+        record_backward("scale_column_groups", out, [h, w, out, m, B, K, G, s, cols, rows, per_example]() {
+            const Kernels& k = kernels_for(h.device());
+            const float* dout = out.grad();
+            // dh = dout * multipliers (the forward's own scaling).
+            if (h.requires_grad()) {
+                Tensor dh = tensor_empty(h.shape(), DType::F32, h.device());
+                for (int64_t b = 0; b < B; b++) {
+                    k.mul_row(dh.f32() + b * per_example, dout + b * per_example, m.f32() + b * cols, rows, cols);
+                }
+                k.axpy(h.grad(), 1.0f, dh.f32(), (size_t)h.numel());
+            }
+            // dw[b, k] = s * sum over rows and the group's G columns of dout * h.
+            if (w.requires_grad()) {
+                Tensor product = tensor_empty(h.shape(), DType::F32, h.device());
+                k.mul(product.f32(), dout, h.f32(), (size_t)h.numel());
+                Tensor column_sums = tensor_zeros({B, (int64_t)cols}, DType::F32, h.device());
+                for (int64_t b = 0; b < B; b++) {
+                    k.sum_rows(column_sums.f32() + b * cols, product.f32() + b * per_example, rows, cols);
+                }
+                const std::vector<float> sums = tensor_values(column_sums);
+                std::vector<float> dw((size_t)(B * K), 0.0f);
+                for (int64_t b = 0; b < B; b++) {
+                    for (int64_t c = 0; c < (int64_t)cols; c++) dw[b * K + c / G] += s * sums[b * cols + c];
+                }
+                const Tensor dw_on_device = tensor_to_device(tensor_from({B, K}, dw), w.device());
+                k.axpy(w.grad(), 1.0f, dw_on_device.f32(), (size_t)(B * K));
+            }
+        });
+    }
+    return out;
+}

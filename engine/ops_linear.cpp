@@ -48,9 +48,9 @@ static Tensor matmul_impl(const char* op, const Tensor& a, const Tensor& b, bool
     const int64_t M = trans_a ? a_cols : a_rows, K = trans_a ? a_rows : a_cols;
     const int64_t K_b = trans_b ? b_cols : b_rows, N = trans_b ? b_rows : b_cols;
     if (K != K_b) {
-        fail(op, "inner dimensions differ: a " + shape_str(a.shape()) + (trans_a ? "^T" : "") + " x b " +
-                     shape_str(b.shape()) + (trans_b ? "^T" : "") + " (expected " + std::to_string(K) +
-                     " = " + std::to_string(K_b) + ")");
+        fail(op, "inner dimensions differ (expected op(a) (M, K) x op(b) (K, N), got a " + shape_str(a.shape()) +
+                     (trans_a ? "^T" : "") + " x b " + shape_str(b.shape()) + (trans_b ? "^T" : "") + ", K " +
+                     std::to_string(K) + " vs " + std::to_string(K_b) + ")");
     }
     std::vector<int64_t> lead(a.shape().begin(), a.shape().end() - 2);
     const int batch_count = (int)shape_numel(lead);

@@ -57,12 +57,13 @@ static void check_gemm(CheckRun& run) {
             int lda = (ta ? g.M : g.K) + 3, ldb = (tb ? g.K : g.N) + 3, ldc = g.N + 3;
             size_t a_rows = ta ? g.K : g.M, b_rows = tb ? g.N : g.K;
             float alpha = transpose == 1 ? 0.5f : 1.0f, beta = transpose == 0 ? 0.0f : transpose == 3 ? 0.75f : 1.0f;
-            std::string label = label_of(tb ? (ta ? "gemm TT" : "gemm NT") : (ta ? "gemm TN" : "gemm NN"),
-                                         {g.M, g.N, g.K});
+            std::string label =
+                label_of(tb ? (ta ? "gemm TT" : "gemm NT") : (ta ? "gemm TN" : "gemm NN"), {g.M, g.N, g.K});
             std::vector<float> a = random_floats(run, a_rows * lda), b = random_floats(run, b_rows * ldb);
             if (run.begin_case("gemm")) {
                 Twin A = twin(run, a), B = twin(run, b), C = twin(run, random_floats(run, size_t(g.M) * ldc));
-                ref.gemm(ta, tb, g.M, g.N, g.K, alpha, A.ref<float>(), lda, B.ref<float>(), ldb, beta, C.ref<float>(), ldc);
+                ref.gemm(ta, tb, g.M, g.N, g.K, alpha, A.ref<float>(), lda, B.ref<float>(), ldb, beta, C.ref<float>(),
+                         ldc);
                 run.candidate.gemm(ta, tb, g.M, g.N, g.K, alpha, A.dev<float>(), lda, B.dev<float>(), ldb, beta,
                                    C.dev<float>(), ldc);
                 expect_close(run, C, kGemmTolerance, label);

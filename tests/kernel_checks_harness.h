@@ -52,8 +52,14 @@ struct Twin {
     Twin& operator=(const Twin&) = delete;
     ~Twin() { memory->release(backend); }
 
-    template <typename T> T* ref() { return reinterpret_cast<T*>(host.data()); }
-    template <typename T> T* dev() { return reinterpret_cast<T*>(backend + kGuardBytes); }
+    template <typename T>
+    T* ref() {
+        return reinterpret_cast<T*>(host.data());
+    }
+    template <typename T>
+    T* dev() {
+        return reinterpret_cast<T*>(backend + kGuardBytes);
+    }
 
     // The candidate's bytes, after checking that its guards are intact.
     std::vector<unsigned char> fetch(CheckRun& run, const std::string& label) const {
@@ -64,7 +70,8 @@ struct Twin {
             damaged += fenced[i] != kGuardByte;
             damaged += fenced[kGuardBytes + bytes + i] != kGuardByte;
         }
-        if (damaged) run.fail(label + ": " + std::to_string(damaged) + " guard bytes overwritten (a write outside the buffer)");
+        if (damaged)
+            run.fail(label + ": " + std::to_string(damaged) + " guard bytes overwritten (a write outside the buffer)");
         return std::vector<unsigned char>(fenced.begin() + kGuardBytes, fenced.begin() + kGuardBytes + bytes);
     }
 };
@@ -92,7 +99,8 @@ inline std::vector<uint8_t> random_mask(CheckRun& run, size_t n, double keep) {
 }
 
 // A Twin holding `values` (returned by guaranteed copy elision: Twin itself is neither copied nor moved).
-template <typename T> inline Twin twin(CheckRun& run, const std::vector<T>& values) {
+template <typename T>
+inline Twin twin(CheckRun& run, const std::vector<T>& values) {
     return Twin(run.memory, values.data(), values.size() * sizeof(T));
 }
 
@@ -103,9 +111,9 @@ struct Tolerance {
     double rtol, atol;
 };
 constexpr Tolerance kExact = {0.0, 0.0};
-constexpr Tolerance kTight = {1e-6, 1e-7};       // one or two f32 roundings
-constexpr Tolerance kReduction = {1e-5, 2e-6};   // a sum over a row, f32 against the reference's double
-constexpr Tolerance kLoose = {1e-4, 1e-5};       // exp/log/tanh approximations, long dot products
+constexpr Tolerance kTight = {1e-6, 1e-7};      // one or two f32 roundings
+constexpr Tolerance kReduction = {1e-5, 2e-6};  // a sum over a row, f32 against the reference's double
+constexpr Tolerance kLoose = {1e-4, 1e-5};      // exp/log/tanh approximations, long dot products
 
 inline void expect_close_floats(CheckRun& run, const float* ref, const float* cand, size_t n, Tolerance tol,
                                 const std::string& label) {
@@ -151,8 +159,8 @@ inline void expect_identical(CheckRun& run, Twin& t, const std::string& label) {
     for (size_t i = 0; i < t.bytes; i++)
         if (cand[i] != t.host[i] && bad++ == 0) first = i;
     if (bad) {
-        run.fail(label + ": " + std::to_string(bad) + " of " + std::to_string(t.bytes) + " bytes differ, first at byte " +
-                 std::to_string(first));
+        run.fail(label + ": " + std::to_string(bad) + " of " + std::to_string(t.bytes) +
+                 " bytes differ, first at byte " + std::to_string(first));
     }
 }
 

@@ -61,7 +61,8 @@ static void check_norms(CheckRun& run) {
         std::vector<float> x = random_floats(run, n, -2.0f, 3.0f), w = random_floats(run, m.cols, 0.5f, 1.5f);
         std::vector<float> bias = random_floats(run, m.cols), dy = random_floats(run, n);
         if (run.begin_case("rmsnorm_forward")) {
-            Twin inp = twin(run, x), weight = twin(run, w), out = twin(run, dy), rstd = twin(run, random_floats(run, m.rows));
+            Twin inp = twin(run, x), weight = twin(run, w), out = twin(run, dy),
+                 rstd = twin(run, random_floats(run, m.rows));
             ref.rmsnorm_forward(out.ref<float>(), rstd.ref<float>(), inp.ref<float>(), weight.ref<float>(), m.rows,
                                 m.cols, eps);
             run.candidate.rmsnorm_forward(out.dev<float>(), rstd.dev<float>(), inp.dev<float>(), weight.dev<float>(),
@@ -98,7 +99,8 @@ static void check_norms(CheckRun& run) {
                               m.rows, m.cols, eps);
         for (bool with_params : {true, false}) {
             if (!run.begin_case("layernorm_backward")) continue;
-            Twin inp = twin(run, x), weight = twin(run, w), mean = twin(run, mean_values), rstd = twin(run, rstd_values);
+            Twin inp = twin(run, x), weight = twin(run, w), mean = twin(run, mean_values),
+                 rstd = twin(run, rstd_values);
             Twin dout = twin(run, dy), dinp = twin(run, random_floats(run, n));
             Twin dweight = twin(run, random_floats(run, m.cols)), dbias = twin(run, random_floats(run, m.cols));
             ref.layernorm_backward(dinp.ref<float>(), with_params ? dweight.ref<float>() : nullptr,
@@ -123,7 +125,8 @@ static void check_embedding(CheckRun& run) {
             std::vector<int32_t> id_values = random_ints(run, N, 0, vocab - 1);  // N > vocab: ids repeat
             std::vector<float> table_values = random_floats(run, vocab * C);
             if (run.begin_case("embedding_forward")) {
-                Twin ids = twin(run, id_values), table = twin(run, table_values), out = twin(run, random_floats(run, N * C));
+                Twin ids = twin(run, id_values), table = twin(run, table_values),
+                     out = twin(run, random_floats(run, N * C));
                 ref.embedding_forward(out.ref<float>(), ids.ref<int32_t>(), table.ref<float>(), N, C);
                 run.candidate.embedding_forward(out.dev<float>(), ids.dev<int32_t>(), table.dev<float>(), N, C);
                 expect_identical(run, out, "embedding_forward" + shape);
@@ -131,13 +134,15 @@ static void check_embedding(CheckRun& run) {
             if (run.begin_case("embedding_forward_bf16")) {
                 std::vector<uint16_t> table_bf16(table_values.size());
                 ref.f32_to_bf16(table_bf16.data(), table_values.data(), table_values.size());
-                Twin ids = twin(run, id_values), table = twin(run, table_bf16), out = twin(run, random_floats(run, N * C));
+                Twin ids = twin(run, id_values), table = twin(run, table_bf16),
+                     out = twin(run, random_floats(run, N * C));
                 ref.embedding_forward_bf16(out.ref<float>(), ids.ref<int32_t>(), table.ref<bf16>(), N, C);
                 run.candidate.embedding_forward_bf16(out.dev<float>(), ids.dev<int32_t>(), table.dev<bf16>(), N, C);
                 expect_identical(run, out, "embedding_forward_bf16" + shape);
             }
             if (run.begin_case("embedding_backward")) {
-                Twin ids = twin(run, id_values), dout = twin(run, random_floats(run, N * C)), dtable = twin(run, table_values);
+                Twin ids = twin(run, id_values), dout = twin(run, random_floats(run, N * C)),
+                     dtable = twin(run, table_values);
                 ref.embedding_backward(dtable.ref<float>(), dout.ref<float>(), ids.ref<int32_t>(), N, C);
                 run.candidate.embedding_backward(dtable.dev<float>(), dout.dev<float>(), ids.dev<int32_t>(), N, C);
                 expect_close(run, dtable, kReduction, "embedding_backward" + shape);
@@ -152,18 +157,20 @@ static void check_rope(CheckRun& run) {
     for (RopeShape r : {RopeShape{1, 1, 1, 2}, RopeShape{2, 7, 3, 8}, RopeShape{1, 33, 2, 64}, RopeShape{2, 5, 4, 128}})
         for (float theta : {10000.0f, 500000.0f}) {
             size_t n = r.B * r.T * r.H * r.D;
-            std::string shape = label_of("", {long(r.B), long(r.T), long(r.H), long(r.D)}) + " theta " +
-                                std::to_string(theta);
+            std::string shape =
+                label_of("", {long(r.B), long(r.T), long(r.H), long(r.D)}) + " theta " + std::to_string(theta);
             std::vector<int32_t> positions = random_ints(run, r.B * r.T, 0, 2047);
             if (run.begin_case("rope_forward")) {
-                Twin pos = twin(run, positions), inp = twin(run, random_floats(run, n)), out = twin(run, random_floats(run, n));
+                Twin pos = twin(run, positions), inp = twin(run, random_floats(run, n)),
+                     out = twin(run, random_floats(run, n));
                 ref.rope_forward(out.ref<float>(), inp.ref<float>(), pos.ref<int32_t>(), r.B, r.T, r.H, r.D, theta);
                 run.candidate.rope_forward(out.dev<float>(), inp.dev<float>(), pos.dev<int32_t>(), r.B, r.T, r.H, r.D,
                                            theta);
                 expect_close(run, out, kLoose, "rope_forward" + shape);
             }
             if (run.begin_case("rope_backward")) {
-                Twin pos = twin(run, positions), dout = twin(run, random_floats(run, n)), dinp = twin(run, random_floats(run, n));
+                Twin pos = twin(run, positions), dout = twin(run, random_floats(run, n)),
+                     dinp = twin(run, random_floats(run, n));
                 ref.rope_backward(dinp.ref<float>(), dout.ref<float>(), pos.ref<int32_t>(), r.B, r.T, r.H, r.D, theta);
                 run.candidate.rope_backward(dinp.dev<float>(), dout.dev<float>(), pos.dev<int32_t>(), r.B, r.T, r.H,
                                             r.D, theta);
@@ -188,7 +195,8 @@ static void check_maxpool(CheckRun& run) {
                     ref.maxpool_seq_forward(pooled.data(), argmax_values.data(), x.data(),
                                             masked ? mask_values.data() : nullptr, B, T, C);
                     if (run.begin_case("maxpool_seq_forward")) {
-                        Twin inp = twin(run, x), mask = twin(run, mask_values), out = twin(run, random_floats(run, B * C));
+                        Twin inp = twin(run, x), mask = twin(run, mask_values),
+                             out = twin(run, random_floats(run, B * C));
                         Twin argmax = twin(run, random_ints(run, B * C, -5, 5));
                         ref.maxpool_seq_forward(out.ref<float>(), argmax.ref<int32_t>(), inp.ref<float>(),
                                                 masked ? mask.ref<uint8_t>() : nullptr, B, T, C);
@@ -201,8 +209,8 @@ static void check_maxpool(CheckRun& run) {
                         Twin argmax = twin(run, argmax_values), dout = twin(run, random_floats(run, B * C));
                         Twin dinp = twin(run, random_floats(run, B * T * C));
                         ref.maxpool_seq_backward(dinp.ref<float>(), dout.ref<float>(), argmax.ref<int32_t>(), B, T, C);
-                        run.candidate.maxpool_seq_backward(dinp.dev<float>(), dout.dev<float>(), argmax.dev<int32_t>(), B,
-                                                           T, C);
+                        run.candidate.maxpool_seq_backward(dinp.dev<float>(), dout.dev<float>(), argmax.dev<int32_t>(),
+                                                           B, T, C);
                         expect_close(run, dinp, kTight, "maxpool_seq_backward" + shape);
                     }
                 }
@@ -223,8 +231,8 @@ static void check_losses(CheckRun& run) {
                 Twin losses = twin(run, random_floats(run, N)), lse = twin(run, random_floats(run, N));
                 long ref_count = ref.cross_entropy_forward(losses.ref<float>(), lse.ref<float>(), logits.ref<float>(),
                                                            targets.ref<int32_t>(), N, V);
-                long cand_count = run.candidate.cross_entropy_forward(losses.dev<float>(), lse.dev<float>(),
-                                                                      logits.dev<float>(), targets.dev<int32_t>(), N, V);
+                long cand_count = run.candidate.cross_entropy_forward(
+                    losses.dev<float>(), lse.dev<float>(), logits.dev<float>(), targets.dev<int32_t>(), N, V);
                 expect_same_count(run, ref_count, cand_count, "cross_entropy_forward count" + shape);
                 expect_close(run, losses, kLoose, "cross_entropy_forward losses" + shape);
                 expect_close(run, lse, kLoose, "cross_entropy_forward lse" + shape);
@@ -250,7 +258,8 @@ static void check_losses(CheckRun& run) {
             Twin logp = twin(run, logp_values), target = twin(run, target_values);
             double magnitude = 0.0;
             for (size_t i = 0; i < n; i++)
-                if (target_values[i] > 0) magnitude += target_values[i] * (std::fabs(std::log(target_values[i])) + std::fabs(logp_values[i]));
+                if (target_values[i] > 0)
+                    magnitude += target_values[i] * (std::fabs(std::log(target_values[i])) + std::fabs(logp_values[i]));
             expect_close_scalar(run, ref.kl_div_forward(logp.ref<float>(), target.ref<float>(), m.rows, m.cols),
                                 run.candidate.kl_div_forward(logp.dev<float>(), target.dev<float>(), m.rows, m.cols),
                                 1e-5 * magnitude, "kl_div_forward" + shape);

@@ -73,8 +73,8 @@ TEST_CASE("reference conversions: bf16 rounds to nearest even and keeps NaN", "[
 }
 
 TEST_CASE("reference gemm multiplies with transposes, alpha and beta", "[kernels]") {
-    const float A[] = {1, 2, 3, 4, 5, 6};   // (2, 3)
-    const float B[] = {1, 0, 2, 1, 0, 1};   // (3, 2)
+    const float A[] = {1, 2, 3, 4, 5, 6};  // (2, 3)
+    const float B[] = {1, 0, 2, 1, 0, 1};  // (3, 2)
     float C[] = {1, 1, 1, 1};
     ref.gemm(false, false, 2, 2, 3, 1.0f, A, 3, B, 2, 0.5f, C, 2);  // A B = [[5, 5], [14, 11]]
     CHECK(C[0] == 5.5f);
@@ -131,7 +131,8 @@ TEST_CASE("reference activations: gelu tanh form, silu, relu and their derivativ
     CHECK(dinp[1] == 1.0f);
     // gelu'(x) by central differences in double
     ref.gelu_backward(dinp, dout, x, 1);
-    double h = 1e-3, gelu_plus = 0.5 * (1 + h) * (1 + std::tanh(0.7978845608 * ((1 + h) + 0.044715 * std::pow(1 + h, 3))));
+    double h = 1e-3,
+           gelu_plus = 0.5 * (1 + h) * (1 + std::tanh(0.7978845608 * ((1 + h) + 0.044715 * std::pow(1 + h, 3))));
     double gelu_minus = 0.5 * (1 - h) * (1 + std::tanh(0.7978845608 * ((1 - h) + 0.044715 * std::pow(1 - h, 3))));
     CHECK(dinp[0] - 1.0f == Approx((gelu_plus - gelu_minus) / (2 * h)).epsilon(1e-4));
 }

@@ -2,6 +2,8 @@
 // tape's rules: gradients accumulate over uses, frozen tensors get no gradient buffer, NoGradScope records
 // nothing, shape errors name the op. PyTorch parity of the same ops is in test_ops_torch.cpp.
 #include <cmath>
+#include <memory>
+#include <thread>
 
 #include "engine/error.h"
 #include "test_ops_util.h"
@@ -352,6 +354,41 @@ TEST_CASE("backward needs a scalar loss and empties the tape", "[ops][autograd]"
     for (float g : grad_values(x)) CHECK(g == 3.0f);
     x.zero_grad();
     for (float g : grad_values(x)) CHECK(g == 0.0f);
+}
+
+TEST_CASE("backward frees what the tape held: intermediates die with their last handle", "[ops][autograd]") {
+    Tensor x = test_param({2, 3}, 55);
+    std::weak_ptr<TensorData> hidden_data;
+    Tensor loss;
+    {
+        Tensor hidden = gelu_tanh(x);
+        hidden_data = hidden.data;
+        loss = sum(hidden);
+    }
+    CHECK_FALSE(hidden_data.expired());  // the tape still needs it for backward
+    backward(loss);
+    CHECK(hidden_data.expired());
+}
+
+TEST_CASE("each thread records on its own tape", "[ops][autograd]") {
+    tape_clear();
+    Tensor x = test_param({2, 2}, 56);
+    Tensor y = scale(x, 2.0f);
+    size_t other_thread_tape = 0;
+    bool other_thread_grad_mode = false;
+    std::thread worker([&]() {
+        Tensor z = test_param({2, 2}, 57);
+        Tensor w = relu(matmul(z, z));
+        other_thread_tape = tape_size();
+        other_thread_grad_mode = grad_enabled();
+        tape_clear();
+    });
+    worker.join();
+    CHECK(other_thread_tape == 2);
+    CHECK(other_thread_grad_mode);
+    CHECK(tape_size() == 1);  // the worker's ops and its tape_clear did not touch this thread's tape
+    backward(sum(y));
+    for (float g : grad_values(x)) CHECK(g == 2.0f);
 }
 
 TEST_CASE("tensors convert between f32 and bf16 and report wrong dtypes and devices", "[ops][tensor]") {

@@ -29,8 +29,8 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, size_t n);
 void silu_forward(float* out, const float* inp, size_t n);
 void silu_backward(float* dinp, const float* dout, const float* inp, size_t n);
 void dropout_forward(float* out, const float* inp, const uint8_t* keep, float p, size_t n);
-void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1,
-                float beta2, float eps, float weight_decay, int t);
+void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1, float beta2,
+                float eps, float weight_decay, int t);
 
 // fast_layout.cpp: strided copies, embedding, rope, SAPT's max-pool (gathers and scatters)
 void copy_strided(float* out, const float* inp, int ndim, const long* shape, const long* inp_strides);
@@ -38,21 +38,20 @@ void add_strided(float* dinp, const float* dout, int ndim, const long* shape, co
 void embedding_forward(float* out, const int32_t* ids, const float* table, size_t N, size_t C);
 void embedding_forward_bf16(float* out, const int32_t* ids, const bf16* table, size_t N, size_t C);
 void embedding_backward(float* dtable, const float* dout, const int32_t* ids, size_t N, size_t C);
-void rope_forward(float* out, const float* inp, const int32_t* positions, size_t B, size_t T, size_t H,
-                  size_t D, float theta);
-void rope_backward(float* dinp, const float* dout, const int32_t* positions, size_t B, size_t T, size_t H,
-                   size_t D, float theta);
-void maxpool_seq_forward(float* out, int32_t* argmax, const float* inp, const uint8_t* mask, size_t B,
-                         size_t T, size_t C);
+void rope_forward(float* out, const float* inp, const int32_t* positions, size_t B, size_t T, size_t H, size_t D,
+                  float theta);
+void rope_backward(float* dinp, const float* dout, const int32_t* positions, size_t B, size_t T, size_t H, size_t D,
+                   float theta);
+void maxpool_seq_forward(float* out, int32_t* argmax, const float* inp, const uint8_t* mask, size_t B, size_t T,
+                         size_t C);
 void maxpool_seq_backward(float* dinp, const float* dout, const int32_t* argmax, size_t B, size_t T, size_t C);
 
 // fast_norms.cpp
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, size_t N, size_t C,
-                     float eps);
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, size_t N, size_t C, float eps);
 void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp, const float* weight,
                       const float* rstd, size_t N, size_t C);
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, size_t N, size_t C, float eps);
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       size_t N, size_t C, float eps);
 void layernorm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                         const float* weight, const float* mean, const float* rstd, size_t N, size_t C);
 
@@ -61,18 +60,17 @@ void softmax_forward(float* out, const float* inp, size_t N, size_t C);
 void softmax_backward(float* dinp, const float* dout, const float* out, size_t N, size_t C);
 void log_softmax_forward(float* out, const float* inp, size_t N, size_t C);
 void log_softmax_backward(float* dinp, const float* dout, const float* out, size_t N, size_t C);
-long cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, size_t N,
-                           size_t V);
+long cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, size_t N, size_t V);
 void cross_entropy_backward(float* dlogits, const float* logits, const float* lse, const int32_t* targets,
                             float dloss_per_row, size_t N, size_t V);
 double kl_div_forward(const float* logp, const float* target, size_t N, size_t C);
 void kl_div_backward(float* dlogp, const float* target, float scale, size_t N, size_t C);
 
 // fast_attention.cpp: flash-style attention (online softmax over key blocks)
-void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const float* pos_bias, const uint8_t* key_mask, AttentionShape s);
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const float* pos_bias,
+                       const uint8_t* key_mask, AttentionShape s);
 void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const float* dout, const float* q,
-                        const float* k, const float* v, const float* out, const float* lse,
-                        const float* pos_bias, const uint8_t* key_mask, AttentionShape s);
+                        const float* k, const float* v, const float* out, const float* lse, const float* pos_bias,
+                        const uint8_t* key_mask, AttentionShape s);
 
 }  // namespace fast

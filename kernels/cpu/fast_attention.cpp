@@ -26,11 +26,18 @@ struct AttentionProblem {
 
     AttentionProblem(const float* q_, const float* k_, const float* v_, const float* bias, const uint8_t* mask,
                      AttentionShape shape)
-        : q(q_), k(k_), v(v_), pos_bias(bias), key_mask(mask), s(shape), unmasked_before(size_t(shape.B) * (shape.Tk + 1)) {
+        : q(q_),
+          k(k_),
+          v(v_),
+          pos_bias(bias),
+          key_mask(mask),
+          s(shape),
+          unmasked_before(size_t(shape.B) * (shape.Tk + 1)) {
         for (int b = 0; b < s.B; b++) {
             int* prefix = &unmasked_before[size_t(b) * (s.Tk + 1)];
             prefix[0] = 0;
-            for (int key = 0; key < s.Tk; key++) prefix[key + 1] = prefix[key] + (key_mask ? key_mask[size_t(b) * s.Tk + key] != 0 : 1);
+            for (int key = 0; key < s.Tk; key++)
+                prefix[key + 1] = prefix[key] + (key_mask ? key_mask[size_t(b) * s.Tk + key] != 0 : 1);
         }
     }
     int kv_head(int h) const { return h / (s.Hq / s.Hkv); }
@@ -92,8 +99,8 @@ static void rows_times_tile(float* out, const float* rows, long row_stride, int 
 // acc (D) += sum over c < count of weights[c * weight_stride] * rows[c * row_stride .. + D]: P V, dS K, P^T dO
 // and dS^T Q are all this. acc is held in registers kRowChunk floats at a time while the rows stream by.
 constexpr int kRowChunk = 64;
-static void weighted_row_sum(float* acc, const float* weights, long weight_stride, const float* rows,
-                             long row_stride, int count, int D) {
+static void weighted_row_sum(float* acc, const float* weights, long weight_stride, const float* rows, long row_stride,
+                             int count, int D) {
     int d0 = 0;
     for (; d0 + kRowChunk <= D; d0 += kRowChunk) {
         float sum[kRowChunk];
@@ -128,8 +135,8 @@ static void score_tile(float* scores, const AttentionProblem& p, const float* k_
     }
 }
 
-void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const float* pos_bias, const uint8_t* key_mask, AttentionShape s) {
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const float* pos_bias,
+                       const uint8_t* key_mask, AttentionShape s) {
     AttentionProblem p(q, k, v, pos_bias, key_mask, s);
     int q_blocks = (s.Tq + kBlockQ - 1) / kBlockQ;
     long tasks = long(s.B) * s.Hq * q_blocks;
@@ -186,8 +193,11 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 struct BackwardTile {
     std::vector<float> k_tile, v_tile, probs, dprobs, dscores;
     explicit BackwardTile(int D)
-        : k_tile(size_t(D) * kBlockK), v_tile(size_t(D) * kBlockK), probs(kBlockQ * kBlockK),
-          dprobs(kBlockQ * kBlockK), dscores(kBlockQ * kBlockK) {}
+        : k_tile(size_t(D) * kBlockK),
+          v_tile(size_t(D) * kBlockK),
+          probs(kBlockQ * kBlockK),
+          dprobs(kBlockQ * kBlockK),
+          dscores(kBlockQ * kBlockK) {}
 };
 
 static void backward_tile(BackwardTile& t, const AttentionProblem& p, const float* dout, const float* lse,
@@ -214,8 +224,8 @@ static void backward_tile(BackwardTile& t, const AttentionProblem& p, const floa
 }
 
 void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const float* dout, const float* q,
-                        const float* k, const float* v, const float* out, const float* lse,
-                        const float* pos_bias, const uint8_t* key_mask, AttentionShape s) {
+                        const float* k, const float* v, const float* out, const float* lse, const float* pos_bias,
+                        const uint8_t* key_mask, AttentionShape s) {
     AttentionProblem p(q, k, v, pos_bias, key_mask, s);
     bool parallel = long(s.Tq) * s.Tk * s.D >= 4096;
     // D_i = dO_i . O_i for every query row (B, Hq, Tq): the softmax backward's row sum, computed once.

@@ -189,8 +189,8 @@ void dropout_forward(float* out, const float* inp, const uint8_t* keep, float p,
 
 // torch's order, as in reference_rows.cpp: scalars in double, then f32 per element. Chunks of kChunk so
 // that the square roots run through the vectorised sqrt_array.
-void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1,
-                float beta2, float eps, float weight_decay, int t) {
+void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1, float beta2,
+                float eps, float weight_decay, int t) {
     float decay = float(1.0 - double(lr) * weight_decay);
     float step_size = float(double(lr) / (1.0 - std::pow(double(beta1), t)));
     float bias_correction2_sqrt = float(std::sqrt(1.0 - std::pow(double(beta2), t)));

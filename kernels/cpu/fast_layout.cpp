@@ -116,8 +116,8 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, si
 
 // Rotates each pair (x[i], x[i + D/2]) of x (B, T, H, D) by sign * angle; cos and sin are computed once per
 // (b, t) and shared by the H heads. The angle is HF's f32 computation, as in reference_rows.cpp.
-static void rope_rotate(float* out, const float* inp, bool accumulate, float sign, const int32_t* positions,
-                        size_t B, size_t T, size_t H, size_t D, float theta) {
+static void rope_rotate(float* out, const float* inp, bool accumulate, float sign, const int32_t* positions, size_t B,
+                        size_t T, size_t H, size_t D, float theta) {
     size_t half = D / 2;
     std::vector<float> inv_freq(half);
     for (size_t i = 0; i < half; i++) inv_freq[i] = 1.0f / std::pow(theta, float(2 * i) / float(D));
@@ -146,12 +146,12 @@ static void rope_rotate(float* out, const float* inp, bool accumulate, float sig
     }
 }
 
-void rope_forward(float* out, const float* inp, const int32_t* positions, size_t B, size_t T, size_t H,
-                  size_t D, float theta) {
+void rope_forward(float* out, const float* inp, const int32_t* positions, size_t B, size_t T, size_t H, size_t D,
+                  float theta) {
     rope_rotate(out, inp, false, 1.0f, positions, B, T, H, D, theta);
 }
-void rope_backward(float* dinp, const float* dout, const int32_t* positions, size_t B, size_t T, size_t H,
-                   size_t D, float theta) {
+void rope_backward(float* dinp, const float* dout, const int32_t* positions, size_t B, size_t T, size_t H, size_t D,
+                   float theta) {
     rope_rotate(dinp, dout, true, -1.0f, positions, B, T, H, D, theta);
 }
 
@@ -159,8 +159,8 @@ void rope_backward(float* dinp, const float* dout, const int32_t* positions, siz
 
 // out (B, C) holds the running maximum while the positions stream by (contiguous rows of C); strict > keeps
 // the first of tied maxima. A row with every position masked gets 0 and argmax -1, as in the reference.
-void maxpool_seq_forward(float* out, int32_t* argmax, const float* inp, const uint8_t* mask, size_t B,
-                         size_t T, size_t C) {
+void maxpool_seq_forward(float* out, int32_t* argmax, const float* inp, const uint8_t* mask, size_t B, size_t T,
+                         size_t C) {
 #pragma omp parallel for if (B * T * C >= kParallelMin)
     for (size_t b = 0; b < B; b++) {
         float* best = out + b * C;

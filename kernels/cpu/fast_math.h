@@ -29,8 +29,8 @@ constexpr size_t kLanes = 16;
 inline __m512 exp_lanes(__m512 x) {
     __mmask16 underflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kExpMin), _CMP_LT_OQ);
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(kExpMin)), _mm512_set1_ps(kExpMax));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 n =
+        _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2High), x);
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Low), r);
     __m512 p = _mm512_set1_ps(kExpPoly[0]);
@@ -131,7 +131,8 @@ inline float sum_exp_shifted(const float* inp, float shift, size_t n) {
     float total = 0.0f;
 #if defined(__AVX512F__) || defined(__AVX2__)
     Lanes lane_total = broadcast_lanes(0.0f), lane_shift = broadcast_lanes(shift);
-    for (; i + kLanes <= n; i += kLanes) lane_total = add_lanes(lane_total, exp_lanes(sub_lanes(load_lanes(inp + i), lane_shift)));
+    for (; i + kLanes <= n; i += kLanes)
+        lane_total = add_lanes(lane_total, exp_lanes(sub_lanes(load_lanes(inp + i), lane_shift)));
     total = sum_of_lanes(lane_total);
 #endif
     for (; i < n; i++) total += exp_scalar(inp[i] - shift);

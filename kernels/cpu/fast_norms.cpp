@@ -19,8 +19,7 @@ static void add_partials(float* grad, const std::vector<float>& partials, int th
         for (size_t c = 0; c < C; c++) grad[c] += partials[t * C + c];
 }
 
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, size_t N, size_t C,
-                     float eps) {
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, size_t N, size_t C, float eps) {
 #pragma omp parallel for num_threads(threads_for(N, C))
     for (size_t n = 0; n < N; n++) {
         const float* x = inp + n * C;
@@ -63,8 +62,8 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
     if (dweight) add_partials(dweight, partials, threads, C);
 }
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, size_t N, size_t C, float eps) {
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       size_t N, size_t C, float eps) {
 #pragma omp parallel for num_threads(threads_for(N, C))
     for (size_t n = 0; n < N; n++) {
         const float* x = inp + n * C;

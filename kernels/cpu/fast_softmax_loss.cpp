@@ -9,8 +9,8 @@
 
 namespace fast {
 
-constexpr size_t kChunk = 256;               // stack buffer for exp values that are used once
-constexpr int32_t kIgnoreIndex = -100;      // torch.nn.CrossEntropyLoss's default ignore_index
+constexpr size_t kChunk = 256;          // stack buffer for exp values that are used once
+constexpr int32_t kIgnoreIndex = -100;  // torch.nn.CrossEntropyLoss's default ignore_index
 
 static float row_max(const float* x, size_t C) {
     float maxval = x[0];
@@ -76,8 +76,7 @@ void log_softmax_backward(float* dinp, const float* dout, const float* out, size
 
 // ---- cross-entropy ----------------------------------------------------------------------------------
 
-long cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, size_t N,
-                           size_t V) {
+long cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, size_t N, size_t V) {
     long count = 0;
 #pragma omp parallel for reduction(+ : count) if (N * V >= kParallelMin)
     for (size_t n = 0; n < N; n++) {

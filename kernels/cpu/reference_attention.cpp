@@ -26,8 +26,8 @@ static bool is_masked(const AttentionShape& s, const uint8_t* key_mask, int b, i
 // One score row (Tk) and its softmax in double. A fully masked row is all kMaskedScore, so its max is
 // kMaskedScore and every exp(score - max) is 1: the uniform row HF produces. Returns the row's log-sum-exp.
 static double score_row(std::vector<float>& scores, std::vector<double>& probs, const float* q, const float* k,
-                      const float* pos_bias, const uint8_t* key_mask, const AttentionShape& s, int b, int h,
-                      int query) {
+                        const float* pos_bias, const uint8_t* key_mask, const AttentionShape& s, int b, int h,
+                        int query) {
     int kv_head = h / (s.Hq / s.Hkv);
     const float* qrow = row_q(q, s, b, query, h);
     for (int key = 0; key < s.Tk; key++) {
@@ -49,8 +49,8 @@ static double score_row(std::vector<float>& scores, std::vector<double>& probs, 
     return maxval + std::log(total);
 }
 
-void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const float* pos_bias, const uint8_t* key_mask, AttentionShape s) {
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const float* pos_bias,
+                       const uint8_t* key_mask, AttentionShape s) {
     std::vector<float> scores(s.Tk);
     std::vector<double> probs(s.Tk);
     for (int b = 0; b < s.B; b++)

@@ -41,8 +41,8 @@ static float element_b(const float* B, int ldb, bool trans_b, int k, int n) {
     return trans_b ? B[(long)n * ldb + k] : B[(long)k * ldb + n];
 }
 
-void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
-          const float* B, int ldb, float beta, float* C, int ldc) {
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+          int ldb, float beta, float* C, int ldc) {
     for (int m = 0; m < M; m++) {
         for (int n = 0; n < N; n++) {
             double acc = 0.0;
@@ -56,17 +56,16 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const fl
     }
 }
 
-void gemm_batched(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
-                  long stride_a, const float* B, int ldb, long stride_b, float beta, float* C, int ldc,
-                  long stride_c, int batch) {
+void gemm_batched(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, long stride_a,
+                  const float* B, int ldb, long stride_b, float beta, float* C, int ldc, long stride_c, int batch) {
     for (int i = 0; i < batch; i++) {
-        gemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
-             C + i * stride_c, ldc);
+        gemm(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, C + i * stride_c,
+             ldc);
     }
 }
 
-void gemm_bf16b(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
-                const bf16* B, int ldb, float beta, float* C, int ldc) {
+void gemm_bf16b(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda, const bf16* B,
+                int ldb, float beta, float* C, int ldc) {
     for (int m = 0; m < M; m++) {
         for (int n = 0; n < N; n++) {
             double acc = 0.0;

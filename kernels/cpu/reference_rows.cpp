@@ -58,8 +58,7 @@ void log_softmax_backward(float* dinp, const float* dout, const float* out, size
 
 // ---- normalisation -------------------------------------------------------------------------------
 
-void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, size_t N, size_t C,
-                     float eps) {
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, size_t N, size_t C, float eps) {
     for (size_t n = 0; n < N; n++) {
         const float* x = inp + n * C;
         double squares = 0.0;
@@ -88,8 +87,8 @@ void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const floa
     }
 }
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                       const float* bias, size_t N, size_t C, float eps) {
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                       size_t N, size_t C, float eps) {
     for (size_t n = 0; n < N; n++) {
         const float* x = inp + n * C;
         double total = 0.0;
@@ -155,8 +154,8 @@ static float rope_angle(int32_t position, size_t i, size_t D, float theta) {
 }
 
 // Rotates each pair (x[i], x[i + D/2]) of x (B, T, H, D) by `sign` * angle.
-static void rope_rotate(float* out, const float* inp, bool accumulate, float sign, const int32_t* positions,
-                        size_t B, size_t T, size_t H, size_t D, float theta) {
+static void rope_rotate(float* out, const float* inp, bool accumulate, float sign, const int32_t* positions, size_t B,
+                        size_t T, size_t H, size_t D, float theta) {
     size_t half = D / 2;
     for (size_t b = 0; b < B; b++)
         for (size_t t = 0; t < T; t++)
@@ -180,13 +179,13 @@ static void rope_rotate(float* out, const float* inp, bool accumulate, float sig
             }
 }
 
-void rope_forward(float* out, const float* inp, const int32_t* positions, size_t B, size_t T, size_t H,
-                  size_t D, float theta) {
+void rope_forward(float* out, const float* inp, const int32_t* positions, size_t B, size_t T, size_t H, size_t D,
+                  float theta) {
     rope_rotate(out, inp, false, 1.0f, positions, B, T, H, D, theta);
 }
 // The rotation is orthogonal, so its transpose (the backward) is the rotation by -angle.
-void rope_backward(float* dinp, const float* dout, const int32_t* positions, size_t B, size_t T, size_t H,
-                   size_t D, float theta) {
+void rope_backward(float* dinp, const float* dout, const int32_t* positions, size_t B, size_t T, size_t H, size_t D,
+                   float theta) {
     rope_rotate(dinp, dout, true, -1.0f, positions, B, T, H, D, theta);
 }
 
@@ -194,8 +193,8 @@ void rope_backward(float* dinp, const float* dout, const int32_t* positions, siz
 
 // Ties keep the first position (strict >), as torch.max does. A row whose positions are all masked out has
 // no maximum: it gets out = 0 and argmax = -1, which the backward skips.
-void maxpool_seq_forward(float* out, int32_t* argmax, const float* inp, const uint8_t* mask, size_t B,
-                         size_t T, size_t C) {
+void maxpool_seq_forward(float* out, int32_t* argmax, const float* inp, const uint8_t* mask, size_t B, size_t T,
+                         size_t C) {
     for (size_t b = 0; b < B; b++)
         for (size_t c = 0; c < C; c++) {
             int32_t best = -1;
@@ -220,8 +219,7 @@ void maxpool_seq_backward(float* dinp, const float* dout, const int32_t* argmax,
 
 static const int32_t kIgnoreIndex = -100;  // torch.nn.CrossEntropyLoss's default ignore_index
 
-long cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, size_t N,
-                           size_t V) {
+long cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets, size_t N, size_t V) {
     long count = 0;
     for (size_t n = 0; n < N; n++) {
         const float* x = logits + n * V;
@@ -270,8 +268,8 @@ void kl_div_backward(float* dlogp, const float* target, float scale, size_t N, s
 
 // torch.optim.AdamW (torch 1.13 _single_tensor_adamw), step by step in its order: Python-side scalars
 // (bias corrections, step size) in double, tensor arithmetic in f32.
-void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1,
-                float beta2, float eps, float weight_decay, int t) {
+void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1, float beta2,
+                float eps, float weight_decay, int t) {
     float decay = float(1.0 - double(lr) * weight_decay);
     double bias_correction1 = 1.0 - std::pow(double(beta1), t);
     double bias_correction2 = 1.0 - std::pow(double(beta2), t);

@@ -1,0 +1,31 @@
+// methods.cpp — the method table. See methods.h.
+#include "sapt/methods.h"
+
+#include "engine/error.h"
+
+const std::vector<MethodSpec>& method_table() {
+    static const std::vector<MethodSpec> table = {
+        {"sapt", "SAPT: one PET block per task, mixed by shared attentive selection, attentive reflection", true,
+         true, true},
+        {"seqlora", "SeqLoRA: one LoRA block trained task after task (weight 1)", false, false, false},
+    };
+    return table;
+}
+
+const MethodSpec& method_spec(const std::string& name) {
+    std::string known;
+    for (const MethodSpec& m : method_table()) {
+        if (m.name == name) return m;
+        known += (known.empty() ? "" : ", ") + m.name;
+    }
+    fail("--method", "unknown method (expected one of " + known + ", got '" + name + "')");
+}
+
+SaptOptions method_sapt_options(const MethodSpec& method, SaptOptions base) {
+    base.selection = method.selection;
+    return base;
+}
+
+void method_begin_task(const MethodSpec& method, SaptState& state, Rng& rng) {
+    if (method.block_per_task || state.num_tasks == 0) sapt_add_task(state, rng);
+}

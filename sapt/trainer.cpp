@@ -1,0 +1,169 @@
+// trainer.cpp — the training loop of one task. See trainer.h.
+#include "sapt/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "sapt/reflection.h"
+
+Tensor model_loss(const Model& model, const PetHook* hook, const Batch& batch, bool training) {
+    if (model.kind == ModelKind::T5) {
+        T5RunOptions run;
+        run.training = training;
+        T5EncoderOutput encoded = t5_encode(model.t5, batch.input_ids, batch.mask, hook, run);
+        Tensor decoder_input = t5_shift_right(batch.labels, model.t5.config);
+        return t5_loss(t5_decode(model.t5, decoder_input, encoded, hook, run), batch.labels);
+    }
+    // HF's training forward takes positions 0..T-1 whatever the left padding (no position_ids passed).
+    Tensor logits = llama_forward(model.llama, batch.input_ids, batch.mask, Tensor{}, hook, nullptr, false);
+    return llama_loss(logits, batch.labels);
+}
+
+void append_log_line(const std::string& path, const std::string& json_line) {
+    if (path.empty()) return;
+    std::ofstream out(path, std::ios::app);
+    if (!out) fail(path, "cannot open the log for appending");
+    out << json_line << "\n";
+}
+
+static float scalar(const Tensor& t) { return tensor_values(t)[0]; }
+
+// The first trainable tensor whose gradient holds a NaN or an infinity, or "" (CPU gradients).
+static std::string first_non_finite_gradient(const std::vector<Tensor>& params) {
+    for (size_t i = 0; i < params.size(); i++) {
+        const Tensor& p = params[i];
+        if (!p.has_grad() || p.device() != Device::CPU) continue;
+        const float* g = p.grad();
+        for (int64_t k = 0; k < p.numel(); k++) {
+            if (!std::isfinite(g[k])) return p.name().empty() ? "parameter " + std::to_string(i) : p.name();
+        }
+    }
+    return "";
+}
+
+// Pseudo rows of earlier task `task` for micro-step `micro`: a fresh draw from (seed, task, micro) so
+// that a resumed run replays exactly what the uninterrupted one would have, with nothing to save.
+static std::vector<int> replay_rows(const ReplaySet& set, int batch_size, uint64_t seed, int64_t micro) {
+    Rng rng = rng_make(seed ^ (0x9E3779B97F4A7C15ull * (uint64_t)(set.task + 1)), (uint64_t)micro);
+    std::vector<int> order = epoch_order((int)set.examples.size(), rng, true);
+    if ((int)order.size() > batch_size) order.resize((size_t)batch_size);
+    return order;
+}
+
+static std::string format_seconds(double s) {
+    char buf[32];
+    int total = (int)std::lround(std::max(0.0, s));
+    std::snprintf(buf, sizeof buf, "%d:%02d", total / 60, total % 60);
+    return buf;
+}
+
+TrainResult train_task(const Model& model, SaptState& state, const std::vector<EncodedExample>& examples,
+                       const std::vector<ReplaySet>& replay, const BatchingOptions& batching,
+                       const TrainOptions& options, AdamW& optimizer, TrainPosition& position,
+                       const std::function<void(const TrainPosition&, const AdamW&)>& on_checkpoint) {
+    if (examples.empty()) fail("train_task", options.label + ": no training examples");
+    if (options.grad_accum <= 0 || options.batch_size <= 0 || (options.epochs <= 0 && options.max_steps <= 0)) {
+        fail("train_task", "batch size, gradient accumulation and epochs (or max steps) must be positive");
+    }
+    const std::vector<Tensor> params = sapt_trainable_parameters(state);
+    const PetHook hook = sapt_hook(state);
+    const int batches_per_epoch = (int)((examples.size() + (size_t)options.batch_size - 1) / (size_t)options.batch_size);
+    const int64_t steps_per_epoch = (batches_per_epoch + options.grad_accum - 1) / options.grad_accum;
+    const int64_t total_steps = options.max_steps > 0 ? options.max_steps : steps_per_epoch * options.epochs;
+    const bool show_bar = isatty(fileno(stderr));
+    const float kl_weight = reflection_weight(options.kl_lambda, options.grad_accum, options.compat_official);
+
+    TrainResult result;
+    const auto start = std::chrono::steady_clock::now();
+    int64_t tokens_seen = 0;
+    double ce_sum = 0, kl_sum = 0;
+    int in_step = 0;  // micro-batches accumulated into the coming optimizer step
+    adamw_zero_grad(optimizer);
+    while (!position.finished && position.step < total_steps) {
+        if (position.order.empty()) position.order = epoch_order((int)examples.size(), position.data_rng, true);
+        const std::vector<std::vector<int>> batches = batch_rows(position.order, options.batch_size);
+        const Batch batch = make_batch(examples, batches[(size_t)position.next_batch], batching, true);
+
+        sapt_begin_batch(state, model, batch.selection_ids, batch.selection_mask, /*training=*/true);
+        Tensor loss = model_loss(model, &hook, batch, true);
+        const float ce = scalar(loss);
+        if (!std::isfinite(ce)) {
+            fail("train_task", options.label + ": the loss is not finite at step " + std::to_string(position.step) +
+                                   " (cross-entropy " + std::to_string(ce) + ")");
+        }
+        backward(scale(loss, 1.0f / (float)options.grad_accum));
+        ce_sum += ce;
+        // The official trainer replays from its second optimizer step on (global_step > 0).
+        const bool replay_now = !replay.empty() && (!options.compat_official || position.step > 0);
+        for (const ReplaySet& set : replay) {
+            if (!replay_now || set.examples.empty()) break;
+            const Batch pseudo = make_batch(set.examples, replay_rows(set, options.batch_size, options.replay_seed,
+                                                                      position.micro_steps), batching, false);
+            Tensor kl = sapt_kl_loss(state, model, pseudo.selection_ids, pseudo.selection_mask,
+                                     sapt_replay_target(state, set.task));
+            const float kl_value = scalar(kl);
+            if (!std::isfinite(kl_value)) {
+                fail("train_task", options.label + ": the reflection KL of task " + std::to_string(set.task) +
+                                       " is not finite at step " + std::to_string(position.step));
+            }
+            kl_sum += kl_weight * kl_value;
+            backward(scale(kl, kl_weight));
+        }
+        tokens_seen += batch.tokens;
+        position.micro_steps++;
+        position.next_batch++;
+        in_step++;
+        const bool epoch_done = position.next_batch >= (int)batches.size();
+        if (in_step < options.grad_accum && !epoch_done) continue;
+
+        const std::string bad = first_non_finite_gradient(params);
+        if (!bad.empty()) {
+            fail("train_task", options.label + ": non-finite gradient in " + bad + " at step " +
+                                   std::to_string(position.step));
+        }
+        if (options.max_grad_norm > 0) clip_grad_norm(params, options.max_grad_norm);
+        optimizer.lr = options.lr;
+        adamw_step(optimizer);
+        adamw_zero_grad(optimizer);
+        position.step++;
+        result.last_loss = ce_sum / in_step;
+        result.last_kl = kl_sum / in_step;
+        ce_sum = kl_sum = 0;
+        in_step = 0;
+        if (epoch_done) {
+            position.epoch++;
+            position.next_batch = 0;
+            position.order.clear();
+        }
+
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double tokens_per_s = elapsed > 0 ? tokens_seen / elapsed : 0;
+        const int64_t done_here = position.step;  // includes steps before a resume: the ETA is an estimate
+        if (show_bar) {
+            std::fprintf(stderr, "\r%s step %lld/%lld loss %.4f kl %.4f %.0f tok/s ETA %s   ", options.label.c_str(),
+                         (long long)position.step, (long long)total_steps, result.last_loss, result.last_kl,
+                         tokens_per_s, format_seconds(elapsed / std::max<int64_t>(1, done_here) * (total_steps - done_here)).c_str());
+            std::fflush(stderr);
+        }
+        nlohmann::json line = {{"event", "train_step"}, {"task", options.label}, {"step", position.step},
+                               {"loss", result.last_loss}, {"kl", result.last_kl}, {"tokens_per_s", tokens_per_s}};
+        append_log_line(options.log_path, line.dump());
+        if (on_checkpoint && options.checkpoint_every > 0 && position.step % options.checkpoint_every == 0 &&
+            position.step < total_steps) {
+            on_checkpoint(position, optimizer);
+        }
+    }
+    if (show_bar) std::fprintf(stderr, "\n");
+    position.finished = true;
+    result.steps = position.step;
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+}

@@ -1,26 +1,299 @@
-// train.cpp — the ./train command line. For now it states what it is; the continual-learning loop
-// (sapt/) plugs in here as it lands.
+// train.cpp — the ./train command line. With no arguments it runs the embedded default offline: the
+// built-in task suite, a tokenizer and a tiny T5 pretrained once (cached under runs/cache/), then SAPT and
+// SeqLoRA side by side, a table of a[j][i] with AP / F.Ra / FWT / BWT, and runs/<name>/report.md, .json
+// and PNGs. With --data / --model it runs one method on CL_Benchmark with a Hugging Face checkpoint.
+// Not here: the loop itself (sapt/continual.h) or the report files (sapt/report.h).
+#include <omp.h>
+
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "data/cl_benchmark.h"
+#include "data/orders.h"
+#include "engine/error.h"
+#include "engine/fileio.h"
+#include "sapt/builtin.h"
+#include "sapt/continual.h"
+#include "sapt/report.h"
 
 static const char* kVersion = "sapt.cpp 0.1.0";
 
 static void print_help() {
     std::printf(
         "%s — parameter-efficient continual learning of LLMs with SAPT (Zhao et al., ACL 2024)\n\n"
-        "usage: ./train [--help] [--version]\n"
-        "  --help      this text\n"
-        "  --version   print the version\n",
+        "usage: ./train                         built-in suite + tiny T5: SAPT vs SeqLoRA (a few minutes, offline)\n"
+        "       ./train --data DIR --benchmark Long_Sequence --order long15_starts_yelp --model T5_DIR [options]\n"
+        "       ./train --resume runs/NAME      continue a killed run with its saved arguments\n\n"
+        "data and model:\n"
+        "  --data DIR              CL_Benchmark root (with orders.json); default: the built-in suite\n"
+        "  --benchmark NAME        SuperNI | Long_Sequence (default: the order's)\n"
+        "  --order ID              task order id in DIR/orders.json (default: builtin)\n"
+        "  --model DIR             Hugging Face T5 / LLaMA directory (config.json + safetensors)\n"
+        "  --tokenizer PATH        SentencePiece .model (default: DIR/spiece.model or DIR/tokenizer.model)\n"
+        "  --pseudo-dir DIR        released pseudo samples (generated_data/lora_gen_*) instead of generators\n"
+        "  --max-train-per-task N  --max-test-per-task N   cap the splits (0 = all)\n"
+        "method:\n"
+        "  --method LIST           comma-separated: sapt, seqlora (default: sapt; built-in: sapt,seqlora)\n"
+        "  --pet lora|prompt       PET block of SAPT (prompt = SAPT-Prompt)\n"
+        "  --lora-r R --lora-alpha A   (default 4 / 32)\n"
+        "  --kl LAMBDA             reflection weight (default 0.1)\n"
+        "  --single                also train each task alone: FWT's single-task reference\n"
+        "training:\n"
+        "  --epochs N | --max-steps N   per task (default 1 epoch)\n"
+        "  --lr LR --batch-size B --grad-accum G   (default 3e-4, 8, 1)\n"
+        "  --max-source-len N --max-target-len N   (default 512 / 50)\n"
+        "  --generator-steps N     steps of each pseudo-sample generator (default 5000)\n"
+        "  --checkpoint-every N    optimizer steps between mid-task checkpoints (default 0: after each task)\n"
+        "  --seed N --threads N --out DIR\n"
+        "  --stop-after N          stop after N tasks as if killed (then --resume)\n"
+        "  --compat official       the official code's quirks: unmasked max-pool, KL not divided by the\n"
+        "                          accumulation, BWT over T, dev = test, the official prompt cut and label draw\n"
+        "  --help, --version\n",
         kVersion);
+}
+
+// Every option as text, so a run can save them and --resume can read them back.
+using Args = std::map<std::string, std::string>;
+
+static const std::vector<std::string> kValueOptions = {
+    "data", "benchmark", "order", "model", "tokenizer", "pseudo-dir", "max-train-per-task", "max-test-per-task",
+    "method", "pet", "lora-r", "lora-alpha", "kl", "epochs", "max-steps", "lr", "batch-size", "grad-accum",
+    "max-source-len", "max-target-len", "generator-steps", "checkpoint-every", "seed", "threads", "out",
+    "stop-after", "compat", "resume"};
+static const std::vector<std::string> kFlagOptions = {"single"};
+
+static Args parse_args(int argc, char** argv) {
+    Args args;
+    for (int i = 1; i < argc; i++) {
+        std::string a = argv[i];
+        if (a.rfind("--", 0) != 0) fail(a, "unexpected argument (expected an option starting with --; see --help)");
+        std::string name = a.substr(2), value;
+        size_t eq = name.find('=');
+        if (eq != std::string::npos) {
+            value = name.substr(eq + 1);
+            name = name.substr(0, eq);
+        }
+        bool is_value = false, is_flag = false;
+        for (const auto& o : kValueOptions) is_value = is_value || o == name;
+        for (const auto& o : kFlagOptions) is_flag = is_flag || o == name;
+        if (!is_value && !is_flag) fail("--" + name, "unknown option (see ./train --help)");
+        if (is_value && eq == std::string::npos) {
+            if (i + 1 >= argc) fail("--" + name, "missing value");
+            value = argv[++i];
+        }
+        args[name] = is_flag ? "1" : value;
+    }
+    return args;
+}
+
+static std::string get(const Args& args, const std::string& name, const std::string& fallback) {
+    auto it = args.find(name);
+    return it == args.end() ? fallback : it->second;
+}
+
+static long long get_int(const Args& args, const std::string& name, long long fallback, long long min_value) {
+    std::string text = get(args, name, "");
+    if (text.empty()) return fallback;
+    char* end = nullptr;
+    long long v = std::strtoll(text.c_str(), &end, 10);
+    if (*end != '\0' || v < min_value) {
+        fail("--" + name, "expected an integer >= " + std::to_string(min_value) + ", got '" + text + "'");
+    }
+    return v;
+}
+
+static float get_float(const Args& args, const std::string& name, float fallback) {
+    std::string text = get(args, name, "");
+    if (text.empty()) return fallback;
+    char* end = nullptr;
+    float v = std::strtof(text.c_str(), &end);
+    if (*end != '\0' || !(v >= 0)) fail("--" + name, "expected a non-negative number, got '" + text + "'");
+    return v;
+}
+
+static std::vector<std::string> split_commas(const std::string& text) {
+    std::vector<std::string> parts;
+    size_t start = 0;
+    while (start <= text.size()) {
+        size_t end = text.find(',', start);
+        if (end == std::string::npos) end = text.size();
+        if (end > start) parts.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return parts;
+}
+
+// The embedded default: settings tuned so that the whole run fits in a few minutes on 2 CPU cores.
+static BuiltinOptions builtin_options(const Args& args) {
+    BuiltinOptions o;
+    o.seed = (uint64_t)get_int(args, "seed", 1, 0);
+    o.train_per_task = (int)get_int(args, "max-train-per-task", o.train_per_task, 1);
+    o.test_per_task = (int)get_int(args, "max-test-per-task", o.test_per_task, 1);
+    return o;
+}
+
+static int run(Args args) {
+    if (args.count("resume")) {  // the saved arguments of that run, then the resume flag
+        const std::string dir = args["resume"];
+        const std::string path = dir + "/args.json";
+        if (!std::filesystem::exists(path)) fail(path, "no saved arguments here (expected a run folder of ./train)");
+        Args saved = nlohmann::json::parse(read_file(path)).get<Args>();
+        saved["resume"] = dir;
+        args = saved;
+    }
+    const auto start = std::chrono::steady_clock::now();
+    if (args.count("threads")) omp_set_num_threads((int)get_int(args, "threads", 1, 1));
+    const bool builtin = !args.count("data");
+    const bool compat = get(args, "compat", "") == "official";
+    if (args.count("compat") && !compat) fail("--compat", "expected 'official', got '" + get(args, "compat", "") + "'");
+    const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
+    std::filesystem::create_directories(out_dir);
+    if (!args.count("resume")) {
+        Args saved = args;
+        saved["out"] = out_dir;
+        saved.erase("stop-after");
+        atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
+    }
+
+    // ---- data, tokenizer, backbone -----------------------------------------------------------------
+    std::string data_root = get(args, "data", "");
+    std::string model_dir = get(args, "model", "");
+    std::string tokenizer_path = get(args, "tokenizer", "");
+    int n_extra_ids = 0;
+    BuiltinOptions bo = builtin_options(args);
+    if (builtin) {
+        data_root = "runs/builtin_data";
+        write_builtin_suite(bo, data_root);
+        const BuiltinBackbone backbone = prepare_builtin_backbone(bo, "runs/cache/" + builtin_cache_key(bo), true);
+        if (backbone.built_now) std::printf("  backbone ready in %.1fs (cached for the next run)\n", backbone.seconds);
+        if (model_dir.empty()) model_dir = backbone.model_dir;
+        if (tokenizer_path.empty()) tokenizer_path = backbone.tokenizer_path;
+    }
+    if (model_dir.empty()) fail("--model", "a Hugging Face model directory is needed with --data");
+    Model model = load_pretrained_model(model_dir);
+    if (tokenizer_path.empty()) {
+        for (const char* name : {"/spiece.model", "/tokenizer.model"}) {
+            if (std::filesystem::exists(model_dir + name)) tokenizer_path = model_dir + name;
+        }
+        if (tokenizer_path.empty()) fail(model_dir, "no spiece.model or tokenizer.model (pass --tokenizer)");
+        if (model.kind == ModelKind::T5) n_extra_ids = 100;  // HF T5's <extra_id_*> sentinels
+    }
+    const Tokenizer tokenizer = load_tokenizer(tokenizer_path, n_extra_ids);
+
+    const std::string orders = data_root + "/orders.json";
+    const TaskOrder order = load_order(orders, get(args, "order", "builtin"));
+    const std::string benchmark = get(args, "benchmark", order.benchmark);
+    LoadOptions load;
+    load.compat_official = compat;
+    load.seed = (uint64_t)get_int(args, "seed", 42, 0);
+    const int max_train = (int)get_int(args, "max-train-per-task", 0, 0);
+    const int max_test = (int)get_int(args, "max-test-per-task", 0, 0);
+    std::vector<Task> tasks;
+    for (const std::string& name : order.tasks) {
+        Task task = load_task(data_root, benchmark_name(benchmark_from_name(benchmark)), name, load);
+        if (max_train > 0 && (int)task.train.size() > max_train) task.train.resize((size_t)max_train);
+        if (max_test > 0 && (int)task.test.size() > max_test) task.test.resize((size_t)max_test);
+        if (max_test > 0 && (int)task.dev.size() > max_test) task.dev.resize((size_t)max_test);
+        tasks.push_back(task);
+    }
+
+    // ---- options ---------------------------------------------------------------------------------------
+    ContinualOptions o;
+    o.seed = (uint64_t)get_int(args, "seed", builtin ? 1 : 42, 0);
+    const std::string pet = get(args, "pet", "lora");
+    if (pet != "lora" && pet != "prompt") fail("--pet", "expected lora or prompt, got '" + pet + "'");
+    o.sapt.pet = pet == "lora" ? PetKind::Lora : PetKind::Prompt;
+    o.sapt.lora_rank = (int)get_int(args, "lora-r", builtin ? 8 : 4, 1);
+    o.sapt.lora_alpha = get_float(args, "lora-alpha", builtin ? 16.0f : 32.0f);
+    o.sapt.compat_official = compat;
+    o.batching.model_kind = model.kind;
+    if (model.kind == ModelKind::T5) {
+        o.batching.pad_id = model.t5.config.pad_token_id;
+        o.batching.eos_id = model.t5.config.eos_token_id;
+    } else {
+        o.batching.pad_id = model.llama.config.pad_token_id;
+        o.batching.bos_id = model.llama.config.bos_token_id;
+        o.batching.eos_id = model.llama.config.eos_token_id;
+    }
+    o.batching.max_source_length = (int)get_int(args, "max-source-len", 512, 2);
+    o.batching.max_target_length = (int)get_int(args, "max-target-len", 50, 1);
+    if (compat) o.batching.cut = model.kind == ModelKind::T5 ? PromptCut::official_t5 : PromptCut::official_llama;
+    o.train.epochs = (int)get_int(args, "epochs", builtin ? 4 : 1, 1);
+    o.train.max_steps = get_int(args, "max-steps", 0, 0);
+    o.train.lr = get_float(args, "lr", builtin ? 3e-3f : 3e-4f);
+    o.train.batch_size = (int)get_int(args, "batch-size", builtin ? 16 : 8, 1);
+    o.train.grad_accum = (int)get_int(args, "grad-accum", 1, 1);
+    o.train.kl_lambda = get_float(args, "kl", builtin ? 0.5f : 0.1f);
+    o.train.compat_official = compat;
+    o.train.checkpoint_every = (int)get_int(args, "checkpoint-every", 0, 0);
+    o.eval.batch_size = 32;
+    o.eval.max_new_tokens = builtin ? 8 : 50;
+    o.eval.compat_official = compat;
+    o.generator.train.lr = 1e-3f * (builtin ? 3 : 1);
+    o.generator.train.max_steps = get_int(args, "generator-steps", builtin ? 60 : 5000, 1);
+    o.generator.train.batch_size = 16;
+    o.generator.max_new_tokens = builtin ? 40 : 512;
+    o.pseudo_dir = get(args, "pseudo-dir", "");
+    o.resume = args.count("resume") > 0;
+    o.stop_after_tasks = (int)get_int(args, "stop-after", 0, 0);
+
+    const std::vector<std::string> methods = split_commas(get(args, "method", builtin ? "sapt,seqlora" : "sapt"));
+    RunReport report;
+    report.title = builtin ? "sapt.cpp built-in run: SAPT vs SeqLoRA on the synthetic suite" : "sapt.cpp run: " + order.id;
+    for (const Task& t : tasks) report.tasks.push_back(t.name);
+    report.compat_official = compat;
+    report.settings = "- model: " + model_dir + "\n- order: " + order.id + " (" + std::to_string(tasks.size()) +
+                      " tasks)\n- epochs " + std::to_string(o.train.epochs) + ", max steps " +
+                      std::to_string(o.train.max_steps) + ", lr " + std::to_string(o.train.lr) + ", batch " +
+                      std::to_string(o.train.batch_size) + " x " + std::to_string(o.train.grad_accum) +
+                      ", LoRA r " + std::to_string(o.sapt.lora_rank) + ", kl " + std::to_string(o.train.kl_lambda) +
+                      ", seed " + std::to_string(o.seed) + "\n";
+    std::printf("%s: %zu tasks, methods:", order.id.c_str(), tasks.size());
+    for (const auto& m : methods) std::printf(" %s", method_spec(m).name.c_str());
+    std::printf("\n");
+    std::fflush(stdout);
+    bool stopped = false;
+    for (const std::string& m : methods) {
+        ContinualOptions om = o;
+        om.method = m;
+        om.out_dir = out_dir + "/" + m;
+        MethodRun run_result;
+        run_result.method = m;
+        run_result.result = run_continual(model, tokenizer, tasks, om);
+        stopped = stopped || run_result.result.stopped;
+        report.runs.push_back(run_result);
+    }
+    if (stopped) {
+        std::printf("stopped as asked (--stop-after); continue with: ./train --resume %s\n", out_dir.c_str());
+        return 0;
+    }
+    if (args.count("single") || builtin) report.single = single_task_scores(model, tokenizer, tasks, o);
+    for (MethodRun& r : report.runs) r.scores = score_run(r.result, report.single, compat);
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("\n");
+    for (const MethodRun& r : report.runs) std::printf("%s\n", format_method_table(report, r).c_str());
+    std::printf("%s", format_summary(report).c_str());
+    write_report(out_dir, report);
+    std::printf("\nreport: %s/report.md (+ report.json, PNGs); total %.1fs\n", out_dir.c_str(), report.seconds);
+    return 0;
 }
 
 int main(int argc, char** argv) {
     for (int i = 1; i < argc; i++) {
         if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) { print_help(); return 0; }
         if (!std::strcmp(argv[i], "--version")) { std::printf("%s\n", kVersion); return 0; }
-        std::fprintf(stderr, "./train: unknown argument '%s' (see ./train --help)\n", argv[i]);
+    }
+    try {
+        return run(parse_args(argc, argv));
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "./train: %s\n", e.what());
         return 1;
     }
-    print_help();
-    return 0;
 }

@@ -7,6 +7,10 @@
 #include "engine/ops.h"
 #include "sapt/reflection.h"
 
+static const Tensor& embedding_table_of(const Model& model) {
+    return model.kind == ModelKind::T5 ? model.t5.shared : model.llama.embed;
+}
+
 SaptState sapt_create(const Model& model, const SaptOptions& options) {
     if (options.lora_rank <= 0 || options.prompt_length <= 0 || options.trans_hidden <= 0) {
         fail("sapt_create", "LoRA rank, prompt length and SALS width must be positive (got " +
@@ -16,7 +20,7 @@ SaptState sapt_create(const Model& model, const SaptOptions& options) {
     SaptState state;
     state.options = options;
     state.model_kind = model.kind;
-    state.embedding_table = model.kind == ModelKind::T5 ? model.t5.shared : model.llama.embed;
+    state.embedding_table = embedding_table_of(model);
     state.sites = model_adapted_sites(model);
     return state;
 }
@@ -60,14 +64,13 @@ std::vector<Tensor> sapt_trainable_parameters(const SaptState& state) {
 }
 
 SalsOutput sapt_selection(const SaptState& state, const Model& model, const Tensor& ids, const Tensor& mask) {
-    (void)model;  // the state holds the model's embedding table
     if (!state.options.selection) fail("sapt_selection", "selection is off for this method (expected SAPT)");
     if (state.num_tasks == 0) fail("sapt_selection", "no task yet (call sapt_add_task first)");
     if (ids.ndim() != 2 || (mask.defined() && mask.shape() != ids.shape())) {
         fail("sapt_selection", "ids must be (B, T) and mask the same shape (got ids " + shape_str(ids.shape()) +
                                    (mask.defined() ? ", mask " + shape_str(mask.shape()) : std::string()) + ")");
     }
-    const Tensor embeddings = embedding(ids, state.embedding_table);  // frozen table: no gradient
+    const Tensor embeddings = embedding(ids, embedding_table_of(model));  // frozen table: no gradient
     return sals_forward(state.sals, embeddings, state.options.compat_official ? Tensor{} : mask);
 }
 
@@ -76,7 +79,6 @@ SalsOutput sapt_begin_batch(SaptState& state, const Model& model, const Tensor& 
     SalsOutput out;
     if (state.options.selection) out = sapt_selection(state, model, ids, mask);
     state.batch_weights = out.weights;
-    state.batch_size = ids.dim(0);
     state.training = training;
     return out;
 }

@@ -55,7 +55,6 @@ struct SaptState {
     std::vector<std::vector<float>> targets;  // targets[j]: task j's recorded mean weights (j+1 values)
     // Armed by sapt_begin_batch, read by the hook.
     Tensor batch_weights;              // (B, K), or undefined for weight 1 everywhere
-    int64_t batch_size = 0;
     bool training = false;
 };
 

@@ -1,6 +1,7 @@
 // sapt_files.cpp — SAPT tensors to and from files: our names (sapt.h lists them) for checkpoints, and the
 // official code's names for its fixtures and released adapters. Every loaded tensor is an F32 copy we own
 // (not a view into a mapping that a later checkpoint write could replace).
+#include <functional>
 #include <string>
 
 #include "engine/autograd.h"

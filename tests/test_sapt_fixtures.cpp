@@ -185,5 +185,11 @@ TEST_CASE("SAPT under --compat official matches the official code's fixtures", "
         for (const auto& [kind, err] : worst_by_kind()) summary << " " << kind << " " << err << ";";
         WARN(summary.str());
         CHECK(worst_by_kind().count("grad.lora") == 1);
+        // A missing official tensor is named in the error.
+        WeightMap extras;
+        const Model model = load_pretrained_model(cases[0], &extras);
+        REQUIRE(extras.erase(std::string(model.kind == ModelKind::T5 ? "encoder" : "model") + ".prompt_key") == 1);
+        SaptState state = sapt_create(model, SaptOptions{});
+        CHECK_THROWS_WITH(sapt_load_official(state, extras, cases[0]), Catch::Contains("prompt_key") && Catch::Contains(cases[0]));
     }
 }

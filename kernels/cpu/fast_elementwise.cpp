@@ -15,17 +15,21 @@ constexpr size_t kChunk = 256;
 
 // ---- conversions --------------------------------------------------------------------------------
 
+// The bit moves go through memcpy (compiled to plain register moves) rather than pointer casts, which
+// would break C++'s aliasing rules.
 void bf16_to_f32(float* out, const bf16* inp, size_t n) {
-    uint32_t* bits = reinterpret_cast<uint32_t*>(out);  // written through memcpy-free integer stores
 #pragma omp parallel for simd if (n >= kParallelMin)
-    for (size_t i = 0; i < n; i++) bits[i] = uint32_t(inp[i]) << 16;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits = uint32_t(inp[i]) << 16;
+        std::memcpy(&out[i], &bits, sizeof bits);
+    }
 }
 
 void f32_to_bf16(bf16* out, const float* inp, size_t n) {
-    const uint32_t* bits = reinterpret_cast<const uint32_t*>(inp);
 #pragma omp parallel for simd if (n >= kParallelMin)
     for (size_t i = 0; i < n; i++) {
-        uint32_t x = bits[i];
+        uint32_t x;
+        std::memcpy(&x, &inp[i], sizeof x);
         bool is_nan = (x & 0x7FFFFFFFu) > 0x7F800000u;
         uint32_t rounded = (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16;  // nearest, ties to even
         out[i] = bf16(is_nan ? 0x7FC0u : rounded);

@@ -90,9 +90,12 @@ void embedding_forward_bf16(float* out, const int32_t* ids, const bf16* table, s
 #pragma omp parallel for if (N * C >= kParallelMin)
     for (size_t n = 0; n < N; n++) {
         const bf16* row = table + size_t(ids[n]) * C;
-        uint32_t* bits = reinterpret_cast<uint32_t*>(out + n * C);
+        float* dst = out + n * C;
 #pragma omp simd
-        for (size_t c = 0; c < C; c++) bits[c] = uint32_t(row[c]) << 16;
+        for (size_t c = 0; c < C; c++) {
+            uint32_t bits = uint32_t(row[c]) << 16;  // bf16 is the top half of an f32
+            std::memcpy(&dst[c], &bits, sizeof bits);
+        }
     }
 }
 

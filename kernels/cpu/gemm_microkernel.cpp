@@ -176,7 +176,9 @@ static void store_partial_tile(const float* tile, float* C, int ldc, float alpha
 // and issue two FMAs. 28 independent accumulators keep both FMA pipes busy despite their 4-cycle latency.
 void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, float* C, int ldc, float alpha,
                       float beta, int rows, int cols) {
+    // Every loop over r is unrolled so that acc is indexed by constants only and lives in registers.
     __m512 acc[kGemmMR][2];
+#pragma GCC unroll 14
     for (int r = 0; r < kGemmMR; ++r) {
         acc[r][0] = acc[r][1] = _mm512_setzero_ps();
         _mm_prefetch((const char*)(C + (size_t)r * ldc), _MM_HINT_T0);
@@ -198,6 +200,7 @@ void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, flo
     __mmask16 mask_hi = cols >= 32 ? (__mmask16)0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
     __m512 alpha_v = _mm512_set1_ps(alpha);
     __m512 beta_v = _mm512_set1_ps(beta);
+#pragma GCC unroll 14
     for (int r = 0; r < kGemmMR; ++r) {
         if (r < rows) {
             float* c_row = C + (size_t)r * ldc;
@@ -218,7 +221,9 @@ void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, flo
 // The same scheme with 256-bit registers: 16 floats of B in two ymm, 6 broadcasts of A, 12 accumulators.
 void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, float* C, int ldc, float alpha,
                       float beta, int rows, int cols) {
+    // Every loop over r is unrolled so that acc is indexed by constants only and lives in registers.
     __m256 acc[kGemmMR][2];
+#pragma GCC unroll 6
     for (int r = 0; r < kGemmMR; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (int k = 0; k < depth; ++k, a_panel += kGemmMR, b_panel += kGemmNR) {
         __m256 b_lo = _mm256_load_ps(b_panel);
@@ -233,6 +238,7 @@ void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, flo
     __m256 alpha_v = _mm256_set1_ps(alpha);
     if (rows == kGemmMR && cols == kGemmNR) {
         __m256 beta_v = _mm256_set1_ps(beta);
+#pragma GCC unroll 6
         for (int r = 0; r < kGemmMR; ++r) {
             float* c_row = C + (size_t)r * ldc;
             __m256 lo = _mm256_mul_ps(alpha_v, acc[r][0]);
@@ -247,6 +253,7 @@ void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, flo
         return;
     }
     alignas(32) float tile[kGemmMR * kGemmNR];
+#pragma GCC unroll 6
     for (int r = 0; r < kGemmMR; ++r) {
         _mm256_store_ps(tile + r * kGemmNR, acc[r][0]);
         _mm256_store_ps(tile + r * kGemmNR + 8, acc[r][1]);

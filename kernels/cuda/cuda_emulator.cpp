@@ -1,12 +1,12 @@
 // cuda_emulator.cpp — runs CUDA kernels on the CPU (build with -DSAPT_CUDA_EMU; see cuda_primitives.h).
 // Each thread of a block is a fiber (ucontext: its own stack, switched cooperatively). A small scheduler
-// resumes every runnable fiber in turn; a fiber runs until it finishes or waits at a barrier, and a
-// barrier opens once every unfinished thread of its warp (or block) waits there. Deterministic and
-// single-threaded. A barrier that can never open (reached by only part of a block) aborts with a message.
+// resumes every runnable fiber in turn, in an order that flips between rounds (a GPU guarantees none); a
+// fiber runs until it finishes or waits at a barrier, which opens once every unfinished thread of its warp
+// (or block) waits there. Deterministic, single-threaded; a barrier that can never open is reported.
 // Not here: timing, concurrency between blocks, memory-model subtleties (everything is coherent).
 #include "kernels/cuda/cuda_primitives.h"
 
-#include <cstdio>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -102,15 +102,21 @@ void run_block(int n_threads) {
         f.context.uc_link = &scheduler_context;
         makecontext(&f.context, fiber_main, 0);
     }
+    // A GPU promises no order among the threads of a block between barriers. Running them in one fixed
+    // order would hide a missing barrier (thread i reading what thread i - 1 wrote works if i - 1 always runs
+    // first), so the order flips with every block and every round between barriers.
+    bool backwards = (blockIdx.x + blockIdx.y + blockIdx.z) % 2 == 1;
     int finished = 0;
     while (finished < n_threads) {
-        for (int t = 0; t < n_threads; t++) {
+        for (int i = 0; i < n_threads; i++) {
+            int t = backwards ? n_threads - 1 - i : i;
             if (fibers[t].state != FiberState::Runnable) continue;
             running = t;
             threadIdx = fibers[t].index;
             swapcontext(&scheduler_context, &fibers[t].context);
             if (fibers[t].state == FiberState::Finished) finished++;
         }
+        backwards = !backwards;
         if (finished < n_threads && !open_barriers(n_threads)) {
             fail("cuda emulator", "block (" + std::to_string(blockIdx.x) + ", " + std::to_string(blockIdx.y) +
                  ", " + std::to_string(blockIdx.z) + ") deadlocked: __syncthreads or a warp primitive was "
@@ -158,7 +164,9 @@ void emu_run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::functio
     }
     if (int(fibers.size()) < n_threads) fibers.resize(n_threads);
     while (int(stacks.size()) < n_threads) stacks.emplace_back(new char[kStackBytes]);
-    dynamic_shared.assign((shared_bytes + sizeof(float) - 1) / sizeof(float), 0.0f);
+    // On a GPU shared memory starts with whatever the previous block left: NaN makes a kernel that reads
+    // before it writes fail its test here instead of passing on zeros.
+    dynamic_shared.assign((shared_bytes + sizeof(float) - 1) / sizeof(float), NAN);
     kernel_body = &body;
     gridDim = grid;
     blockDim = block;

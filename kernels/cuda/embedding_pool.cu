@@ -3,6 +3,10 @@
 // Every kernel is one thread per output element with consecutive threads on consecutive channels.
 // The embedding backward adds with atomics: two tokens with the same id add into the same row, and the
 // order of those float adds (so the last bits) may vary run to run. Not here: sorting ids for determinism.
+#include <cmath>
+#include <string>
+
+#include "engine/error.h"
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/cuda_kernels.h"
 
@@ -22,17 +26,33 @@ __global__ void embedding_backward_kernel(float* dtable, const float* dout, cons
         atomicAdd(&dtable[size_t(ids[i / C]) * C + i % C], dout[i]);
 }
 
-// x (B, T, H, D): one thread per pair (x[i], x[i + D/2]) of one (b, t, h). The angle is computed in f32 as
-// HF LlamaRotaryEmbedding does: inv_freq = 1 / theta^(2i / D), angle = position * inv_freq.
+// The inverse frequencies of the D/2 pairs, computed on the host in f32 exactly as HF LlamaRotaryEmbedding
+// does (inv_freq = 1 / theta^(2i / D)) and passed by value: the device's powf may differ from the host's by
+// an ulp, and at position 2000 one ulp of inv_freq moves the angle by 1e-4 radian.
+constexpr int kMaxRopePairs = 256;
+struct RopeFrequencies {
+    float inv_freq[kMaxRopePairs];
+};
+
+RopeFrequencies rope_frequencies(size_t D, float theta) {
+    if (D / 2 > size_t(kMaxRopePairs)) {
+        fail("cuda rope", "head dimension too large (expected at most " + std::to_string(2 * kMaxRopePairs) +
+                          ", got " + std::to_string(D) + ")");
+    }
+    RopeFrequencies f{};
+    for (size_t i = 0; i < D / 2; i++) f.inv_freq[i] = 1.0f / std::pow(theta, float(2 * i) / float(D));
+    return f;
+}
+
+// x (B, T, H, D): one thread per pair (x[i], x[i + D/2]) of one (b, t, h), angle = position * inv_freq[i].
 // sign = +1 rotates (forward), -1 rotates back (backward = the transpose of a rotation); the backward adds.
 __global__ void rope_kernel(float* out, const float* inp, bool accumulate, float sign, const int32_t* positions,
-                            size_t B, size_t T, size_t H, size_t D, float theta) {
+                            size_t B, size_t T, size_t H, size_t D, RopeFrequencies freqs) {
     size_t half = D / 2;
     for (size_t p = global_thread(); p < B * T * H * half; p += grid_threads()) {
         size_t i = p % half, bth = p / half;  // bth = (b * T + t) * H + h
         size_t bt = bth / H;
-        float inv_freq = 1.0f / powf(theta, float(2 * i) / float(D));
-        float angle = float(positions[bt]) * inv_freq;
+        float angle = float(positions[bt]) * freqs.inv_freq[i];
         float cos_a = cosf(angle), sin_a = sign * sinf(angle);
         const float* x = inp + bth * D;
         float* y = out + bth * D;
@@ -95,12 +115,12 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, si
 void rope_forward(float* out, const float* inp, const int32_t* positions, size_t B, size_t T, size_t H,
                   size_t D, float theta) {
     launch(blocks_for(B * T * H * (D / 2)), kBlockThreads, 0, rope_kernel, out, inp, false, 1.0f, positions, B, T,
-           H, D, theta);
+           H, D, rope_frequencies(D, theta));
 }
 void rope_backward(float* dinp, const float* dout, const int32_t* positions, size_t B, size_t T, size_t H,
                    size_t D, float theta) {
     launch(blocks_for(B * T * H * (D / 2)), kBlockThreads, 0, rope_kernel, dinp, dout, true, -1.0f, positions, B,
-           T, H, D, theta);
+           T, H, D, rope_frequencies(D, theta));
 }
 void maxpool_seq_forward(float* out, int32_t* argmax, const float* inp, const uint8_t* mask, size_t B, size_t T,
                          size_t C) {

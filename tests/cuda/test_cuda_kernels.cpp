@@ -118,3 +118,74 @@ TEST_CASE("device_copy moves bytes both ways and device_zero clears them", "[cud
     CHECK(to_host((const float*)device, values.size()) == std::vector<float>(values.size(), 0.0f));
     device_free(device);
 }
+
+// Largest |a - b| over two arrays, relative to the largest |b|.
+static double relative_gap(const std::vector<float>& a, const std::vector<float>& b) {
+    double gap = 0.0, scale = 1e-30;
+    for (size_t i = 0; i < a.size(); i++) {
+        gap = std::fmax(gap, std::fabs(double(a[i]) - b[i]));
+        scale = std::fmax(scale, std::fabs(double(b[i])));
+    }
+    return gap / scale;
+}
+
+TEST_CASE("attention at the largest head dimension (256, shared memory past 48 KiB) matches the reference",
+          "[cuda]") {
+    // compare_backend's cases stop at D = 128; D = 256 fills each lane's 8 output registers and needs the
+    // dynamic shared memory opt-in on a GPU. GQA 4:2, pos_bias and its gradient, a padding mask.
+    AttentionShape s{2, 5, 41, 4, 2, 256, 0.0625f, false};
+    size_t q_size = size_t(s.B) * s.Tq * s.Hq * s.D, kv_size = size_t(s.B) * s.Tk * s.Hkv * s.D;
+    size_t bias_size = size_t(s.Hq) * s.Tq * s.Tk, lse_size = size_t(s.B) * s.Hq * s.Tq;
+    std::mt19937 rng(3);
+    std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+    auto random = [&](size_t n) {
+        std::vector<float> values(n);
+        for (float& x : values) x = dist(rng);
+        return values;
+    };
+    std::vector<float> q = random(q_size), k = random(kv_size), v = random(kv_size), bias = random(bias_size);
+    std::vector<float> dout = random(q_size);
+    std::vector<uint8_t> mask(size_t(s.B) * s.Tk, 1);
+    for (int key = 30; key < s.Tk; key++) mask[size_t(s.Tk) + key] = 0;  // batch 1 padded on the right
+    std::vector<float> out(q_size), lse(lse_size), dq(q_size, 0.0f), dk(kv_size, 0.0f), dv(kv_size, 0.0f);
+    std::vector<float> dbias(bias_size, 0.0f);
+    cpu_reference_kernels.attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), bias.data(),
+                                            mask.data(), s);
+    cpu_reference_kernels.attention_backward(dq.data(), dk.data(), dv.data(), dbias.data(), dout.data(), q.data(),
+                                             k.data(), v.data(), out.data(), lse.data(), bias.data(), mask.data(), s);
+
+    void* q_dev = to_device(q.data(), q_size * sizeof(float));
+    void* k_dev = to_device(k.data(), kv_size * sizeof(float));
+    void* v_dev = to_device(v.data(), kv_size * sizeof(float));
+    void* bias_dev = to_device(bias.data(), bias_size * sizeof(float));
+    void* mask_dev = to_device(mask.data(), mask.size());
+    void* dout_dev = to_device(dout.data(), q_size * sizeof(float));
+    std::vector<float> zeros_q(q_size, 0.0f), zeros_kv(kv_size, 0.0f), zeros_bias(bias_size, 0.0f);
+    void* out_dev = to_device(zeros_q.data(), q_size * sizeof(float));
+    void* lse_dev = to_device(std::vector<float>(lse_size).data(), lse_size * sizeof(float));
+    void* dq_dev = to_device(zeros_q.data(), q_size * sizeof(float));
+    void* dk_dev = to_device(zeros_kv.data(), kv_size * sizeof(float));
+    void* dv_dev = to_device(zeros_kv.data(), kv_size * sizeof(float));
+    void* dbias_dev = to_device(zeros_bias.data(), bias_size * sizeof(float));
+    cuda_kernels.attention_forward((float*)out_dev, (float*)lse_dev, (const float*)q_dev, (const float*)k_dev,
+                                   (const float*)v_dev, (const float*)bias_dev, (const uint8_t*)mask_dev, s);
+    cuda_kernels.attention_backward((float*)dq_dev, (float*)dk_dev, (float*)dv_dev, (float*)dbias_dev,
+                                    (const float*)dout_dev, (const float*)q_dev, (const float*)k_dev,
+                                    (const float*)v_dev, (const float*)out_dev, (const float*)lse_dev,
+                                    (const float*)bias_dev, (const uint8_t*)mask_dev, s);
+    CHECK(relative_gap(to_host((const float*)out_dev, q_size), out) < 1e-5);
+    CHECK(relative_gap(to_host((const float*)lse_dev, lse_size), lse) < 1e-5);
+    CHECK(relative_gap(to_host((const float*)dq_dev, q_size), dq) < 1e-4);
+    CHECK(relative_gap(to_host((const float*)dk_dev, kv_size), dk) < 1e-4);
+    CHECK(relative_gap(to_host((const float*)dv_dev, kv_size), dv) < 1e-4);
+    CHECK(relative_gap(to_host((const float*)dbias_dev, bias_size), dbias) < 1e-4);
+    for (void* p : {q_dev, k_dev, v_dev, bias_dev, mask_dev, dout_dev, out_dev, lse_dev, dq_dev, dk_dev, dv_dev,
+                    dbias_dev})
+        device_free(p);
+
+    AttentionShape too_wide = s;
+    too_wide.D = 257;
+    CHECK_THROWS_WITH(cuda_kernels.attention_forward(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
+                                                     too_wide),
+                      Catch::Contains("head dimension out of range"));
+}

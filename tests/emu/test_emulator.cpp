@@ -119,3 +119,21 @@ TEST_CASE("a barrier reached by only part of a warp is reported as a deadlock", 
     std::vector<float> data(64);
     launch(1, 64, 0, reverse_in_blocks, data.data());
 }
+
+// Thread i reads what thread i - 1 wrote, with no barrier in between: a race. It "works" whenever thread
+// i - 1 happens to run first, so the emulator must not always run threads in index order.
+__global__ void shift_without_barrier(float* data) {
+    __shared__ float tile[32];
+    int i = threadIdx.x;
+    tile[i] = float(blockIdx.x * 100 + i);
+    data[blockIdx.x * 32 + i] = i > 0 ? tile[i - 1] : -1.0f;
+}
+
+TEST_CASE("a missing barrier shows up because thread order is not fixed", "[cuda-emu]") {
+    std::vector<float> data(2 * 32);
+    launch(2, 32, 0, shift_without_barrier, data.data());
+    int wrong = 0;
+    for (int b = 0; b < 2; b++)
+        for (int i = 1; i < 32; i++) wrong += data[b * 32 + i] != float(b * 100 + i - 1);
+    CHECK(wrong > 0);
+}

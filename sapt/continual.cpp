@@ -1,0 +1,200 @@
+// continual.cpp — the task loop with checkpoints and resume. See continual.h.
+#include "sapt/continual.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/safetensors.h"
+#include "sapt/reflection.h"
+
+std::string checkpoint_path(const std::string& out_dir) { return out_dir + "/checkpoint.safetensors"; }
+
+// Independent random streams of one run, so that each task draws the same numbers whether or not the
+// run was interrupted before it.
+enum Stream : uint64_t { kInitStream = 1000, kDataStream = 2000, kGeneratorStream = 3000, kReplayStream = 4000 };
+
+// The training instances of a task and the held-out inputs its selection target is recorded on.
+static void split_holdout(const Task& task, const ContinualOptions& options, std::vector<Instance>* train,
+                          std::vector<Instance>* holdout) {
+    if (options.sapt.compat_official) {  // the official code records on dev (= test in the released data)
+        *train = task.train;
+        *holdout = task.dev.empty() ? task.test : task.dev;
+        return;
+    }
+    const int every = std::max(2, options.holdout_every);
+    for (size_t i = 0; i < task.train.size(); i++) {
+        const bool hold = (int)(i % (size_t)every) == every - 1 && (int)holdout->size() < options.max_holdout;
+        (hold ? holdout : train)->push_back(task.train[i]);
+    }
+    if (holdout->empty()) *holdout = *train;  // a task too small to spare an instance records on its own train
+}
+
+static std::vector<float> record_selection(const Model& model, SaptState& state, const Tokenizer& tokenizer,
+                                           const std::vector<Instance>& inputs, const ContinualOptions& options) {
+    NoGradScope no_grad;
+    const std::vector<EncodedExample> examples = encode_examples(inputs, tokenizer, options.batching);
+    std::vector<int> all(examples.size());
+    for (size_t i = 0; i < all.size(); i++) all[i] = (int)i;
+    SelectionRecord record;
+    for (const auto& rows : batch_rows(all, options.eval.batch_size)) {
+        const Batch batch = make_batch(examples, rows, options.batching, false);
+        selection_record_add(record, sapt_selection(state, model, batch.selection_ids, batch.selection_mask).weights);
+    }
+    tape_clear();
+    return selection_record_finish(record);
+}
+
+static void log_json(const ContinualOptions& options, const nlohmann::json& line) {
+    append_log_line(options.out_dir.empty() ? "" : options.out_dir + "/log.jsonl", line.dump());
+}
+
+ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, const std::vector<Task>& tasks,
+                              const ContinualOptions& options) {
+    if (tasks.empty()) fail("run_continual", "no tasks in the order");
+    const auto start = std::chrono::steady_clock::now();
+    const MethodSpec& method = method_spec(options.method);
+    const int T = (int)tasks.size();
+    if (!options.out_dir.empty()) std::filesystem::create_directories(options.out_dir);
+    const std::string ckpt = options.out_dir.empty() ? "" : checkpoint_path(options.out_dir);
+
+    SaptState state = sapt_create(model, method_sapt_options(method, options.sapt));
+    LoopState loop;
+    loop.method = method.name;
+    for (const Task& t : tasks) loop.tasks.push_back(t.name);
+    loop.matrix.assign((size_t)T, std::vector<double>((size_t)T, std::numeric_limits<double>::quiet_NaN()));
+    loop.weights.assign((size_t)T, {});
+    loop.pseudo.assign((size_t)T, {});
+    rng_seed(global_rng(), options.seed);
+
+    std::unique_ptr<SafeTensorsFile> resumed;
+    if (options.resume && !ckpt.empty() && std::filesystem::exists(ckpt)) {
+        resumed = std::make_unique<SafeTensorsFile>(safetensors_open(ckpt));
+        auto it = resumed->metadata.find("loop.state");
+        if (it == resumed->metadata.end()) fail(ckpt, "not a loop checkpoint (no loop.state metadata)");
+        LoopState saved = loop_state_from_json(it->second, ckpt);
+        if (saved.method != loop.method || saved.tasks != loop.tasks) {
+            fail(ckpt, "the checkpoint is of another run (expected method " + loop.method + " over " +
+                           std::to_string(T) + " tasks, got " + saved.method + " over " +
+                           std::to_string(saved.tasks.size()) + ")");
+        }
+        loop = saved;
+        sapt_restore(state, *resumed);
+        global_rng() = rng_from_string(loop.global_rng, ckpt);
+    }
+    auto save = [&](const AdamW* optimizer) {
+        if (ckpt.empty()) return;
+        loop.global_rng = rng_to_string(global_rng());
+        save_loop_checkpoint(ckpt, state, loop, optimizer);
+    };
+
+    ContinualResult result;
+    result.tasks = loop.tasks;
+    for (int t = loop.completed; t < T; t++) {
+        const Task& task = tasks[(size_t)t];
+        const bool mid_task = loop.in_task;
+        if (!mid_task) {
+            Rng init = rng_make(options.seed, kInitStream + (uint64_t)t);
+            method_begin_task(method, state, init);
+        }
+        std::vector<Instance> train, holdout;
+        split_holdout(task, options, &train, &holdout);
+        const std::vector<EncodedExample> examples = encode_examples(train, tokenizer, options.batching);
+        std::vector<ReplaySet> replay;
+        if (method.reflection) {
+            for (int j = 0; j < t; j++) {
+                ReplaySet set;
+                set.task = j;
+                set.examples = encode_examples(loop.pseudo[(size_t)j], tokenizer, options.batching);
+                if (!set.examples.empty()) replay.push_back(set);
+            }
+        }
+        AdamW optimizer = adamw_create(sapt_trainable_parameters(state), options.train.lr, options.train.weight_decay);
+        TrainPosition position;
+        if (mid_task) {
+            position = loop.position;
+            adamw_load_state(optimizer, *resumed);
+        } else {
+            position.data_rng = rng_make(options.seed, kDataStream + (uint64_t)t);
+        }
+        TrainOptions train_options = options.train;
+        train_options.label = method.name + " task " + std::to_string(t + 1) + "/" + std::to_string(T) + " " + task.name;
+        train_options.replay_seed = options.seed + kReplayStream;
+        train_options.log_path = options.out_dir.empty() ? "" : options.out_dir + "/log.jsonl";
+        auto on_checkpoint = [&](const TrainPosition& p, const AdamW& opt) {
+            loop.in_task = true;
+            loop.position = p;
+            save(&opt);
+        };
+        const TrainResult trained = train_task(model, state, examples, replay, options.batching, train_options,
+                                               optimizer, position, on_checkpoint);
+
+        if (method.reflection && (int)state.targets.size() == t) {
+            state.targets.push_back(record_selection(model, state, tokenizer, holdout, options));
+        }
+        if (method.reflection && t + 1 < T) {  // the last task's pseudo samples would never be replayed
+            loop.pseudo[(size_t)t] = options.pseudo_dir.empty()
+                ? generate_pseudo_samples(model, tokenizer, task, options.batching, options.generator,
+                                          options.seed + kGeneratorStream + (uint64_t)t)
+                : load_pseudo_samples(options.pseudo_dir, task.benchmark, task.name, options.sapt.compat_official);
+        }
+        loop.weights[(size_t)t].assign((size_t)T, {});
+        for (int i = 0; i <= t; i++) {
+            const EvalResult eval = evaluate_task(model, state, tokenizer, tasks[(size_t)i].benchmark,
+                                                  tasks[(size_t)i].test, options.batching, options.eval);
+            loop.matrix[(size_t)t][(size_t)i] = eval.score;
+            loop.weights[(size_t)t][(size_t)i] = eval.task_weights;
+        }
+        loop.completed = t + 1;
+        loop.in_task = false;
+        save(nullptr);
+
+        nlohmann::json line = {{"event", "task_done"}, {"method", method.name}, {"task", task.name},
+                               {"stage", t}, {"steps", trained.steps}, {"loss", trained.last_loss},
+                               {"seconds", trained.seconds}, {"scores", std::vector<double>(
+                                   loop.matrix[(size_t)t].begin(), loop.matrix[(size_t)t].begin() + t + 1)},
+                               {"pseudo_samples", loop.pseudo[(size_t)t].size()}};
+        log_json(options, line);
+        if (options.verbose) {
+            std::printf("[%s] task %d/%d %-18s %4lld steps %6.1fs loss %.4f | scores:", method.name.c_str(), t + 1, T,
+                        task.name.c_str(), (long long)trained.steps, trained.seconds, trained.last_loss);
+            for (int i = 0; i <= t; i++) std::printf(" %.1f", loop.matrix[(size_t)t][(size_t)i]);
+            std::printf("\n");
+            std::fflush(stdout);
+        }
+        if (options.stop_after_tasks > 0 && loop.completed >= options.stop_after_tasks && loop.completed < T) {
+            result.stopped = true;
+            break;
+        }
+    }
+    result.matrix = loop.matrix;
+    result.weights = loop.weights;
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+}
+
+std::vector<double> single_task_scores(const Model& model, const Tokenizer& tokenizer, const std::vector<Task>& tasks,
+                                       const ContinualOptions& options) {
+    std::vector<double> scores;
+    for (size_t i = 0; i < tasks.size(); i++) {
+        ContinualOptions one = options;
+        one.method = "seqlora";
+        one.out_dir = "";
+        one.resume = false;
+        one.stop_after_tasks = 0;
+        one.verbose = false;
+        one.seed = options.seed + 7919 * (uint64_t)(i + 1);
+        scores.push_back(run_continual(model, tokenizer, {tasks[i]}, one).matrix[0][0]);
+        if (options.verbose) {
+            std::printf("[single] task %zu/%zu %-18s score %.1f\n", i + 1, tasks.size(), tasks[i].name.c_str(),
+                        scores.back());
+            std::fflush(stdout);
+        }
+    }
+    return scores;
+}

@@ -54,7 +54,7 @@ ifeq ($(CUDA),1)
   endif
 endif
 
-.PHONY: all test test-emu test-cuda bench bench-cuda clean info fuzz
+.PHONY: all test test-cpu test-emu test-cuda cuda-compile bench bench-cuda clean info fuzz fuzz-build test-san-fast
 all: info $(PROGRAMS)
 
 info:
@@ -78,9 +78,24 @@ $(PROGRAMS): %: $(BUILD)/%.o $(BUILD)/libsapt.a
 $(BUILD)/test_all: $(TEST_OBJS) $(BUILD)/libsapt.a
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+# `make test` is what CI runs, one part after the other: the CPU suite, every custom CUDA kernel under
+# the CPU emulation, and (where nvcc exists) a compile of the CUDA backend for sm_80 and sm_90.
 # The suite runs from the repo root; tests that need ../shared read SAPT_SHARED (default ../shared).
-test: $(BUILD)/test_all $(PROGRAMS)
+test:
+	$(MAKE) test-cpu
+	$(MAKE) test-emu
+	$(MAKE) cuda-compile
+
+test-cpu: $(BUILD)/test_all $(PROGRAMS)
 	./$(BUILD)/test_all $(TEST_ARGS)
+
+cuda-compile:
+ifeq ($(HAVE_NVCC),yes)
+	$(MAKE) CUDA=1 BUILD=$(BUILD)-cuda $(BUILD)-cuda/libsapt.a
+	@echo "CUDA backend compiled for sm_80 and sm_90 (SASS + PTX) in $(BUILD)-cuda"
+else
+	@echo "SKIPPED: CUDA compile check ($(NVCC) not found)"
+endif
 
 $(BUILD)/bench/%: bench/%.cpp $(BUILD)/libsapt.a
 	@mkdir -p $(dir $@)
@@ -130,7 +145,50 @@ test-cuda bench-cuda:
 	@echo "SKIPPED: $@ needs nvcc ($(NVCC) not found); nothing was built or run on a GPU"
 endif
 
-clean:
-	rm -rf build build-san build-emu build-cuda build-cuda-emu $(PROGRAMS)
+# ---- fuzzing: clang + libFuzzer, every target under ASan + UBSan. `make fuzz` builds fuzz/fuzz_*.cpp into
+# build-fuzz/, seeds build-fuzz/corpus/<target>/ with small valid inputs (fuzz/make_seeds.cpp) and runs each
+# target for FUZZ_SECONDS. Crash inputs land in build-fuzz/crashes/; once fixed, they go to
+# tests/fixtures/fuzz_regressions/<target>/, which the Catch2 suite replays ([bad-inputs]).
+FUZZ_CXX      ?= clang++
+FUZZ_SECONDS  ?= 60
+FUZZ_BUILD    := build-fuzz
+FUZZ_FLAGS    := -std=c++17 -g -O1 -fopenmp -Wall -Wextra -I. -MMD -MP -fno-omit-frame-pointer \
+                 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_LIB_OBJS := $(patsubst %.cpp,$(FUZZ_BUILD)/%.o,$(filter-out sapt/%,$(LIB_SRCS)))  # the formats, not the method
+FUZZ_NAMES    := $(patsubst fuzz/%.cpp,%,$(wildcard fuzz/fuzz_*.cpp))
 
--include $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(PROGRAMS:%=$(BUILD)/%.d) $(EMU_OBJS:.o=.d) $(CUDA_TEST_OBJS:.o=.d)
+$(FUZZ_BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/libsapt.a: $(FUZZ_LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.cpp $(FUZZ_BUILD)/libsapt.a
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer $< $(FUZZ_BUILD)/libsapt.a -o $@ $(LDLIBS)
+
+$(FUZZ_BUILD)/make_seeds: fuzz/make_seeds.cpp $(FUZZ_BUILD)/libsapt.a
+	$(FUZZ_CXX) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link $< $(FUZZ_BUILD)/libsapt.a -o $@ $(LDLIBS)
+
+fuzz-build: $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%) $(FUZZ_BUILD)/make_seeds
+
+fuzz: fuzz-build
+	./$(FUZZ_BUILD)/make_seeds $(FUZZ_BUILD)/corpus
+	@mkdir -p $(FUZZ_BUILD)/crashes
+	set -e; for t in $(FUZZ_NAMES); do \
+	  echo "== $$t for $(FUZZ_SECONDS)s"; \
+	  ./$(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/crashes/$$t- $(FUZZ_BUILD)/corpus/$$t; \
+	done
+
+# ---- a fast sanitizer pass for CI: the parsers, tokenizer, data loaders, kernels and ops under
+# ASan + UBSan (the whole suite under SAN=1 takes much longer: `make SAN=1 test-cpu`).
+SAN_FAST_TAGS ?= [safetensors],[tokenizer],[data],[bad-inputs],[kernels],[ops]
+test-san-fast:
+	$(MAKE) SAN=1 $(BUILD)-san/test_all
+	./$(BUILD)-san/test_all "$(SAN_FAST_TAGS)"
+
+clean:
+	rm -rf build build-san build-emu build-cuda build-cuda-emu build-fuzz $(PROGRAMS)
+
+-include $(FUZZ_LIB_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(PROGRAMS:%=$(BUILD)/%.d) $(EMU_OBJS:.o=.d) $(CUDA_TEST_OBJS:.o=.d)

@@ -58,6 +58,12 @@ int main(int argc, char** argv) {
         bool t5 = model.kind == ModelKind::T5;
         // HF's T5Tokenizer adds 100 sentinel ids after the SentencePiece pieces.
         Tokenizer tokenizer = load_tokenizer(args.tokenizer_path, t5 ? 100 : 0);
+        int model_vocab = t5 ? model.t5.config.vocab_size : model.llama.config.vocab_size;
+        if (vocab_size(tokenizer) > model_vocab) {
+            fail(args.tokenizer_path, "this tokenizer does not belong to the model (expected at most " +
+                                          std::to_string(model_vocab) + " ids, got " +
+                                          std::to_string(vocab_size(tokenizer)) + ")");
+        }
         std::vector<int32_t> ids;
         if (!t5) ids.push_back(model.llama.config.bos_token_id);
         for (int id : encode(tokenizer, args.prompt)) ids.push_back(id);

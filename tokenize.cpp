@@ -36,17 +36,27 @@ std::vector<int> parse_ids(const std::string& line) {
     return ids;
 }
 
+int parse_extra_ids(const std::string& text) {
+    char* end = nullptr;
+    const long n = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || n < 0 || n > 1000) {
+        fail("tokenize", "--extra-ids expects an integer in 0..1000 (got \"" + text + "\")");
+    }
+    return int(n);
+}
+
 int run(int argc, char** argv) {
     std::string model_path;
     Mode mode = Mode::ids;
     int n_extra_ids = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
-        if (arg == "--model" && i + 1 < argc) model_path = argv[++i];
+        if ((arg == "--model" || arg == "--extra-ids") && i + 1 >= argc) fail("tokenize", arg + " needs a value");
+        if (arg == "--model") model_path = argv[++i];
         else if (arg == "--ids") mode = Mode::ids;
         else if (arg == "--pieces") mode = Mode::pieces;
         else if (arg == "--decode") mode = Mode::decode;
-        else if (arg == "--extra-ids" && i + 1 < argc) n_extra_ids = std::atoi(argv[++i]);
+        else if (arg == "--extra-ids") n_extra_ids = parse_extra_ids(argv[++i]);
         else if (arg == "--help" || arg == "-h") { print_usage(); return 0; }
         else fail("tokenize", "unknown argument " + arg + " (expected --model, --ids, --pieces, --decode, --extra-ids)");
     }

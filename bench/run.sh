@@ -23,3 +23,10 @@ if command -v spm_encode > /dev/null && [ -d "${SAPT_SHARED:-../shared}/data/CL_
 else
     echo "tokenizer bench skipped: needs spm_encode (apt-get install sentencepiece) and \$SAPT_SHARED/data/CL_Benchmark"
 fi
+
+# ---- models: T5-small-shaped LoRA training step and KV-cache greedy generation vs plain PyTorch (same
+# threads), then the resident memory of loading a checkpoint (mmap: no private copy of the weights) ----
+echo
+echo "== models"
+"$BUILD/bench/models"
+"$BUILD/bench/models_memory"

@@ -121,6 +121,26 @@ static void hold_out_test_split(Task& task, int every, const std::string& test_p
                          " (" + std::to_string(task.test.size()) + " instances), removed from train");
 }
 
+// An output missing from labels.json is kept, with a note: the released data has such outputs (mnli's
+// test.json has "-" for 131 instances; qqp's outputs are yes/no while its labels.json says True/False),
+// and they are still valid references to score against. Refusing them would refuse the benchmark.
+static void note_outputs_outside_labels(Task& task, const std::vector<Instance>& split, const std::string& path) {
+    size_t outside = 0;
+    std::string first;
+    for (const Instance& inst : split) {
+        for (const std::string& output : inst.outputs) {
+            bool known = false;
+            for (const std::string& label : task.labels) known = known || label == output;
+            if (known) continue;
+            if (outside++ == 0) first = "instance " + std::to_string(inst.index) + ", output \"" + output + "\"";
+            break;
+        }
+    }
+    if (outside == 0) return;
+    task.notes.push_back(path + ": " + std::to_string(outside) + " of " + std::to_string(split.size()) +
+                         " instances have an output that is not in labels.json (first: " + first + "); kept as references");
+}
+
 Task load_task(const std::string& root, const std::string& benchmark, const std::string& task_name,
                const LoadOptions& options) {
     Task task;
@@ -160,6 +180,11 @@ Task load_task(const std::string& root, const std::string& benchmark, const std:
         task.dev = task.test;
         task.notes.push_back(dev_path + " is missing: dev = test, as in the released data");
     }
-    if (file_exists(labels_path)) task.labels = read_labels_file(labels_path);
+    if (file_exists(labels_path)) {
+        task.labels = read_labels_file(labels_path);
+        note_outputs_outside_labels(task, task.train, train_path);
+        note_outputs_outside_labels(task, task.test, have_test ? test_path : train_path + " (held-out test split)");
+        if (file_exists(dev_path)) note_outputs_outside_labels(task, task.dev, dev_path);
+    }
     return task;
 }

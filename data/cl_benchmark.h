@@ -48,7 +48,9 @@ struct LoadOptions {
 
 // Loads <root>/<benchmark>/<task_name>. `root` is e.g. shared/data/CL_Benchmark or
 // shared/data/generated_data/lora_gen_superni_t5. Throws sapt_error naming the file for a missing or
-// malformed file, a missing field, a file without instances or text that is not UTF-8.
+// malformed file, a missing field, a file without instances or text that is not UTF-8. An output that
+// labels.json does not list is not an error (the released mnli and qqp files have such outputs): it is
+// kept, and Task.notes gets one line per split naming the file, the count and the first instance.
 Task load_task(const std::string& root, const std::string& benchmark, const std::string& task_name,
                const LoadOptions& options = {});
 

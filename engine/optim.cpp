@@ -9,8 +9,8 @@
 #include "engine/error.h"
 #include "engine/safetensors.h"
 
-AdamW adamw_create(const std::vector<Tensor>& params, float lr, float weight_decay, float beta1, float beta2,
-                   float eps) {
+AdamW adamw_create(const std::vector<Tensor>& params, double lr, double weight_decay, double beta1, double beta2,
+                   double eps) {
     AdamW opt;
     opt.lr = lr;
     opt.weight_decay = weight_decay;

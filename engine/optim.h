@@ -14,11 +14,12 @@
 struct SafeTensorsFile;
 
 struct AdamW {
-    float lr = 1e-3f;
-    float beta1 = 0.9f;
-    float beta2 = 0.999f;
-    float eps = 1e-8f;
-    float weight_decay = 0.01f;
+    // double, like torch's Python floats: the kernel forms 1 - beta2 in double before rounding to f32.
+    double lr = 1e-3;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    double weight_decay = 0.01;
     int64_t step = 0;                  // adamw_step calls so far (what a schedule is indexed by)
     std::vector<Tensor> params;        // f32, trained in place
     std::vector<Tensor> exp_avg;       // m, one per parameter, same shape and device
@@ -27,8 +28,8 @@ struct AdamW {
 };
 
 // An optimizer over `params` (each F32 with requires_grad) with zero moments.
-AdamW adamw_create(const std::vector<Tensor>& params, float lr = 1e-3f, float weight_decay = 0.01f,
-                   float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f);
+AdamW adamw_create(const std::vector<Tensor>& params, double lr = 1e-3, double weight_decay = 0.01,
+                   double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8);
 
 // One update with opt.lr. A parameter whose gradient was never allocated is skipped, its moments and
 // step count untouched — torch's `if p.grad is None: continue`.

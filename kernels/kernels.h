@@ -155,8 +155,8 @@ struct Kernels {
     // ---- optimizer ---------------------------------------------------------------------------
     // torch.optim.AdamW, one step t (1-based) over n parameters: decoupled decay p -= lr*wd*p first,
     // then m, v moments, bias corrections 1-beta^t, p -= lr * mhat / (sqrt(vhat) + eps).
-    void (*adamw_step)(float* param, const float* grad, float* m, float* v, size_t n, float lr,
-                       float beta1, float beta2, float eps, float weight_decay, int t);
+    void (*adamw_step)(float* param, const float* grad, float* m, float* v, size_t n, double lr,
+                       double beta1, double beta2, double eps, double weight_decay, int t);
 };
 
 // The tables. cpu_reference_kernels is the oracle; cpu_kernels is the fast CPU backend.

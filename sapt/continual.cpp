@@ -95,6 +95,7 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
 
     ContinualResult result;
     result.tasks = loop.tasks;
+    const int first_task = loop.completed;
     for (int t = loop.completed; t < T; t++) {
         const Task& task = tasks[(size_t)t];
         const bool mid_task = loop.in_task;
@@ -126,6 +127,7 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
         train_options.label = method.name + " task " + std::to_string(t + 1) + "/" + std::to_string(T) + " " + task.name;
         train_options.replay_seed = options.seed + kReplayStream;
         train_options.log_path = options.out_dir.empty() ? "" : options.out_dir + "/log.jsonl";
+        if (t == first_task) train_options.stop_at_step = options.stop_after_steps;
         auto on_checkpoint = [&](const TrainPosition& p, const AdamW& opt) {
             loop.in_task = true;
             loop.position = p;
@@ -133,6 +135,10 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
         };
         const TrainResult trained = train_task(model, state, examples, replay, options.batching, train_options,
                                                optimizer, position, on_checkpoint);
+        if (!position.finished) {  // stopped at stop_after_steps, the checkpoint already written
+            result.stopped = true;
+            break;
+        }
 
         if (method.reflection && (int)state.targets.size() == t) {
             state.targets.push_back(record_selection(model, state, tokenizer, holdout, options));

@@ -33,6 +33,8 @@ struct ContinualOptions {
     std::string out_dir;       // checkpoint.safetensors and log.jsonl go here
     bool resume = false;       // continue from out_dir/checkpoint.safetensors when it exists
     int stop_after_tasks = 0;  // > 0: return after this many tasks as if killed (tests, staged runs)
+    int stop_after_steps = 0;  // > 0: return inside the first task this call trains, after this many
+                               // optimizer steps and a checkpoint, as if killed there
     bool verbose = true;       // one line per finished task on stdout
 };
 

@@ -160,6 +160,12 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
             position.step < total_steps) {
             on_checkpoint(position, optimizer);
         }
+        if (options.stop_at_step > 0 && position.step == options.stop_at_step && position.step < total_steps) {
+            if (on_checkpoint) on_checkpoint(position, optimizer);
+            if (show_bar) std::fprintf(stderr, "\n");
+            result.steps = position.step;
+            return result;
+        }
     }
     if (show_bar) std::fprintf(stderr, "\n");
     position.finished = true;

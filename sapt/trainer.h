@@ -27,6 +27,7 @@ struct TrainOptions {
     bool compat_official = false;
     uint64_t replay_seed = 0;    // pseudo batches are drawn from (seed, earlier task, micro-step)
     int checkpoint_every = 0;    // optimizer steps between on_checkpoint calls; 0 = never
+    int64_t stop_at_step = 0;    // > 0: call on_checkpoint and return unfinished at this step (a simulated kill)
     std::string label;           // shown on the progress bar and in the log ("sapt task 2/6 topic")
     std::string log_path;        // log.jsonl to append to ("" = no log)
 };
@@ -45,7 +46,7 @@ struct TrainPosition {
     int64_t micro_steps = 0;  // micro-batches done in total
     std::vector<int> order;   // this epoch's example order (empty: draw it at the start of the epoch)
     Rng data_rng;             // draws the next epoch's order
-    bool finished = false;
+    bool finished = false;    // false after a return at stop_at_step
 };
 
 struct TrainResult {

@@ -72,6 +72,20 @@ void check_lora_gradients(FixtureCase& c) {
     CHECK(checked == 4 * (int)c.lora->sites.size() / 2);
 }
 
+// Each row of `expected` (B rows of 8 greedy tokens) cut after the first `eos`, as decoding that stops at
+// EOS must return it.
+std::vector<std::vector<int32_t>> cut_at_eos(const std::vector<int32_t>& expected, int64_t B, int32_t eos) {
+    std::vector<std::vector<int32_t>> rows((size_t)B);
+    int64_t n = (int64_t)expected.size() / B;
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t i = 0; i < n; i++) {
+            rows[b].push_back(expected[b * n + i]);
+            if (expected[b * n + i] == eos) break;
+        }
+    }
+    return rows;
+}
+
 void run_t5_case(const std::string& name) {
     auto c = open_case(name);
     if (!c) return;
@@ -114,6 +128,12 @@ void run_t5_case(const std::string& name) {
         INFO("use_cache " << use_cache);
         CHECK(flat == expected);
     }
+    // With row 0's third token as EOS, row 0 stops there and row 1 runs on (to its own EOS, if any).
+    T5Model stopping = m;
+    stopping.config.eos_token_id = expected[2];
+    GenerateOptions options;
+    options.max_new_tokens = 8;
+    CHECK(t5_generate(stopping, ids, mask, &c->lora->hook, options) == cut_at_eos(expected, 2, expected[2]));
     report(*c, name);
 }
 
@@ -155,6 +175,11 @@ void run_llama_case(const std::string& name) {
         INFO("use_cache " << use_cache);
         CHECK(flat == expected);
     }
+    LlamaModel stopping = m;
+    stopping.config.eos_token_id = expected[2];
+    GenerateOptions options;
+    options.max_new_tokens = 8;
+    CHECK(llama_generate(stopping, prompt, prompt_mask, &c->lora->hook, options) == cut_at_eos(expected, 2, expected[2]));
     report(*c, name);
 }
 

@@ -3,12 +3,14 @@
 // PET-owned tensors handed back instead of rejected. Uses the small fixtures of tests/fixtures/models.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
 
 #include "engine/error.h"
 #include "engine/fileio.h"
+#include "models/generate.h"
 #include "test_models_util.h"
 
 namespace {
@@ -102,6 +104,46 @@ TEST_CASE("A BF16 checkpoint keeps its matrices in BF16 and runs close to F32", 
     CHECK(max_rel_err(llama_logits(bf16), llama_logits(f32)) < 3e-2);
 }
 
+// f32 -> IEEE half, round to nearest even; tiny values flush to zero (enough for test weights).
+uint16_t to_f16(float value) {
+    uint32_t x;
+    std::memcpy(&x, &value, 4);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000);
+    int exponent = (int)((x >> 23) & 0xff) - 127 + 15;
+    uint32_t mantissa = x & 0x7fffff;
+    if (exponent <= 0) return sign;
+    if (exponent >= 31) return (uint16_t)(sign | 0x7c00);
+    uint16_t h = (uint16_t)(sign | (exponent << 10) | (mantissa >> 13));
+    uint32_t rest = mantissa & 0x1fff;
+    if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) h++;
+    return h;
+}
+
+TEST_CASE("An F16 checkpoint is converted to F32 on load and runs close to the F32 one", "[models]") {
+    // safetensors_save writes no F16, so the file is laid out here by hand: header JSON, then the data.
+    std::string dir = make_temp_dir("f16");
+    std::string header = "{", data;
+    for (auto& [name, tensor] : all_tensors(safetensors_open(kLlamaDir + "/model.safetensors"))) {
+        size_t begin = data.size();
+        for (float v : tensor_values(tensor)) {
+            uint16_t h = to_f16(v);
+            data.append((const char*)&h, 2);
+        }
+        std::string shape;
+        for (int64_t d : tensor.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
+        header += std::string(header.size() > 1 ? "," : "") + "\"" + name + "\":{\"dtype\":\"F16\",\"shape\":[" + shape +
+                  "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
+    }
+    header += "}";
+    header.append((8 - header.size() % 8) % 8, ' ');
+    uint64_t length = header.size();
+    atomic_write_file(dir + "/model.safetensors", std::string((const char*)&length, 8) + header + data);
+    atomic_write_file(dir + "/config.json", read_file(kLlamaDir + "/config.json"));
+    Model f16 = load_pretrained_model(dir);
+    CHECK(f16.llama.layers[0].q.dtype() == DType::F32);
+    CHECK(max_rel_err(llama_logits(f16), llama_logits(load_pretrained_model(kLlamaDir))) < 1e-2);
+}
+
 TEST_CASE("Missing, unexpected and misshaped tensors are all named in one error", "[models]") {
     std::string dir = make_temp_dir("broken");
     std::vector<std::pair<std::string, Tensor>> tensors;
@@ -156,4 +198,35 @@ TEST_CASE("A soft prompt from the hook is prepended and attended to", "[models]"
     Tensor prefixed = llama_forward(model.llama, ids, mask, Tensor{}, &hook, nullptr, false);
     CHECK(prefixed.shape() == plain.shape());  // logits only for the token positions
     CHECK(max_rel_err(prefixed, plain) > 1e-3);  // the prompt changes what the tokens see
+
+    // Greedy decoding with the prompt in the cache equals recomputing it every step.
+    Tensor prompt_ids = io.get("input_ids");
+    GenerateOptions options;
+    options.max_new_tokens = 6;
+    options.stop_at_eos = false;
+    std::vector<std::vector<int32_t>> cached = llama_generate(model.llama, prompt_ids, mask, &hook, options);
+    options.use_cache = false;
+    CHECK(cached == llama_generate(model.llama, prompt_ids, mask, &hook, options));
+}
+
+TEST_CASE("A T5 soft prompt lengthens the encoder output and its mask", "[models]") {
+    Model model = load_pretrained_model("tests/fixtures/models/t5_gated_untied_lora");
+    SafeTensorsFile io = safetensors_open("tests/fixtures/models/t5_gated_untied_lora/io.safetensors");
+    Tensor ids = io.get("input_ids"), mask = to_u8_mask(io.get("attention_mask"));
+    PetHook hook;
+    hook.prompt_prefix = [](const Tensor& embeddings) {
+        return tensor_from({embeddings.dim(0), 2, embeddings.dim(2)}, std::vector<float>(2 * 2 * 16, 0.25f));
+    };
+    T5EncoderOutput encoded = t5_encode(model.t5, ids, mask, &hook, T5RunOptions{});
+    CHECK(encoded.states.shape() == std::vector<int64_t>{2, 11, 16});
+    // Row 1 has 6 tokens and 3 padding positions; the prompt's 2 positions come first and count.
+    std::vector<int32_t> want(22, 1);
+    want[19] = want[20] = want[21] = 0;
+    CHECK(int_values(encoded.mask) == want);
+    GenerateOptions options;
+    options.max_new_tokens = 5;
+    options.stop_at_eos = false;
+    std::vector<std::vector<int32_t>> cached = t5_generate(model.t5, ids, mask, &hook, options);
+    options.use_cache = false;
+    CHECK(cached == t5_generate(model.t5, ids, mask, &hook, options));
 }

@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 
 namespace {
@@ -154,4 +155,28 @@ TEST_CASE("decode rejects ids outside the vocabulary", "[tokenizer]") {
     CHECK(decode(t, {1, 2}) == "a");
     CHECK_THROWS_WITH(decode(t, {3}), Catch::Contains("expected 0..2, got 3"));
     CHECK_THROWS_WITH(decode(t, {-1}), Catch::Contains("got -1"));
+}
+
+TEST_CASE("a corrupted model either loads or throws sapt_error, and a loaded one still encodes", "[tokenizer]") {
+    const std::string path = shared_path("models/stories260K/tok512.model");
+    if (path.empty()) return;
+    const std::string original = read_file(path);
+    std::mt19937 rng(1234);
+    int loaded = 0, rejected = 0;
+    for (int trial = 0; trial < 300; ++trial) {
+        std::string bytes = original;
+        const int n_flips = 1 + int(rng() % 4);
+        for (int f = 0; f < n_flips; ++f) bytes[rng() % bytes.size()] = char(rng());
+        try {
+            const Tokenizer t = make_tokenizer(parse_model_proto(bytes, "corrupt.model"), 0, "corrupt.model");
+            const std::vector<int> ids = encode(t, "Once upon a time, \xE4\xBD\xA0 \xFF!");
+            for (int id : ids) CHECK((id >= 0 && id < vocab_size(t)));
+            decode(t, ids);
+            ++loaded;
+        } catch (const sapt_error&) {
+            ++rejected;
+        }
+    }
+    CHECK(loaded + rejected == 300);
+    CHECK(rejected > 0);
 }

@@ -1,6 +1,7 @@
 // test_tokenizer_trainer.cpp — the pieces under the tokenizer that need no shared files: the double-array
 // trie builder, the model writer, the NFKC charsmap, the BPE trainer, and (when Debian's spm_encode is
-// installed) that sentencepiece loads a model we trained and gives the same ids as our encoder.
+// installed) that sentencepiece loads models we wrote and gives the same ids as our encoder: a trained
+// model, and T5 / tok512 edited to hold user-defined and UNUSED pieces, which no shipped model has.
 #include "engine/error.h"
 #include "tests/test_util.h"
 #include "tokenizer/tokenizer.h"
@@ -129,6 +130,95 @@ TEST_CASE("sentencepiece (spm_encode) loads a trained model and agrees with our 
         for (int id; fields >> id;) expected.push_back(id);
         INFO("text \"" << text << "\"");
         CHECK(encode(tokenizer, text) == expected);
+    }
+    std::remove(model_path.c_str());
+    std::remove(text_path.c_str());
+    std::remove(ids_path.c_str());
+}
+
+TEST_CASE("train_unigram builds a unigram model that spm_encode segments as we do", "[tokenizer]") {
+    const std::vector<std::string> corpus = small_corpus();
+    const SentencePieceModel model = train_unigram(corpus, 340);
+    REQUIRE(model.pieces.size() == 340);
+    CHECK(model.trainer.model_type == ModelType::unigram);
+    for (size_t i = 260; i < model.pieces.size(); ++i) CHECK(model.pieces[i].score <= model.pieces[i - 1].score);
+    const Tokenizer tokenizer = make_tokenizer(model, 0, "unigram");
+    CHECK(encode(tokenizer, "the") == std::vector<int>{token_to_id(tokenizer, "\xE2\x96\x81the")});
+    CHECK(decode(tokenizer, encode(tokenizer, "The ﬁle of the dog \xF0\x9F\x98\x80")) == "The file of the dog \xF0\x9F\x98\x80");
+    CHECK_THROWS_WITH(train_unigram(corpus, 100), Catch::Contains("vocab_size too small"));
+    CHECK_THROWS_WITH(train_unigram(corpus, 100000), Catch::Contains("corpus too small"));
+
+    if (std::system("command -v spm_encode > /dev/null 2>&1") != 0) {
+        WARN("SKIPPED: spm_encode not installed (apt-get install sentencepiece)");
+        return;
+    }
+    const std::string model_path = temp_path("unigram.model"), text_path = temp_path("u_text.txt"), ids_path = temp_path("u_ids.txt");
+    save_model(model, model_path);
+    const std::vector<std::string> lines = {"The lazy dog jumps over the quick fox.", "  ＦＵＬＬ   width ﬁ  ", "",
+                                            "Unseen: 你好 😀 \xff", "numbers 1234567 and 2024", "the the the"};
+    {
+        std::ofstream text(text_path);
+        for (const std::string& line : lines) text << line << "\n";
+    }
+    REQUIRE(std::system(("spm_encode --model " + model_path + " --output_format=id < " + text_path + " > " + ids_path).c_str()) == 0);
+    std::ifstream ids_file(ids_path);
+    std::string line;
+    for (const std::string& text : lines) {
+        REQUIRE(std::getline(ids_file, line));
+        std::vector<int> expected;
+        std::istringstream fields(line);
+        for (int id; fields >> id;) expected.push_back(id);
+        INFO("text \"" << text << "\"");
+        CHECK(encode(tokenizer, text) == expected);
+    }
+    std::remove(model_path.c_str());
+    std::remove(text_path.c_str());
+    std::remove(ids_path.c_str());
+}
+
+TEST_CASE("user-defined and unused pieces behave as in spm_encode (models edited with our writer)", "[tokenizer]") {
+    if (std::system("command -v spm_encode > /dev/null 2>&1") != 0) {
+        WARN("SKIPPED: spm_encode not installed (apt-get install sentencepiece)");
+        return;
+    }
+    const std::vector<std::string> lines = {
+        "Hello <sep> world<sep>again", "a <sep><sep> b", "user@@defined@@ symbols", "The cat sat on the mat.",
+        "  spaces   and\ttabs  ", "ＦＵＬＬ width <SEP>", "once upon a time there was a little girl", "@@",
+        "unused pieces split back: the the the", "t h e", "xyzxyz axyzb"};
+    const std::string text_path = temp_path("ud_text.txt"), ids_path = temp_path("ud_ids.txt"), model_path = temp_path("ud.model");
+    {
+        std::ofstream text(text_path);
+        for (const std::string& line : lines) text << line << "\n";
+    }
+    for (const char* relative : {"tokenizers/t5/spiece.model", "models/stories260K/tok512.model"}) {
+        const std::string path = shared_path(relative);
+        if (path.empty()) continue;
+        SentencePieceModel model = load_model(path);
+        model.pieces.push_back({"<sep>", 0, PieceType::user_defined});
+        model.pieces.push_back({"@@", 0, PieceType::user_defined});
+        model.pieces.push_back({"xyz", 0, PieceType::user_defined});
+        // Mark a few frequent pieces UNUSED: the unigram encoder skips them, BPE splits them back.
+        int marked = 0;
+        for (ModelPiece& piece : model.pieces) {
+            if (piece.type == PieceType::normal && (piece.piece == "\xE2\x96\x81" "a" || piece.piece == "at" || piece.piece == "\xE2\x96\x81t")) {
+                piece.type = PieceType::unused;
+                ++marked;
+            }
+        }
+        INFO("model " << relative << ", " << marked << " pieces marked unused");
+        save_model(model, model_path);
+        REQUIRE(std::system(("spm_encode --model " + model_path + " --output_format=id < " + text_path + " > " + ids_path).c_str()) == 0);
+        const Tokenizer tokenizer = load_tokenizer(model_path);
+        std::ifstream ids_file(ids_path);
+        std::string line;
+        for (const std::string& text : lines) {
+            REQUIRE(std::getline(ids_file, line));
+            std::vector<int> expected;
+            std::istringstream fields(line);
+            for (int id; fields >> id;) expected.push_back(id);
+            INFO("text \"" << text << "\"");
+            CHECK(encode(tokenizer, text) == expected);
+        }
     }
     std::remove(model_path.c_str());
     std::remove(text_path.c_str());

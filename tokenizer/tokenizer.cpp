@@ -6,7 +6,6 @@
 #include "tokenizer/bpe.h"
 #include "tokenizer/unigram.h"
 
-#include <cstdlib>
 #include <utf8proc.h>
 
 namespace {

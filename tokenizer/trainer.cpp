@@ -1,6 +1,6 @@
-// trainer.cpp — classic BPE training (Sennrich et al. 2016) over word counts: normalise each line as the
-// finished model will, count words (a word starts at each ▁), then repeatedly merge the most frequent
-// adjacent pair. Pair counts are updated incrementally, only in the words that contain the merged pair,
+// trainer.cpp — the NFKC charsmap, what both trainers share, and classic BPE training (Sennrich et al.
+// 2016) over word counts: normalise each line as the finished model will, count words (a word starts at
+// each ▁), then repeatedly merge the most frequent adjacent pair (ties: the pair first seen). Pair counts are updated incrementally, only in the words that contain the merged pair,
 // and a lazy max-heap finds the best pair (entries whose count changed are skipped when popped).
 #include "tokenizer/trainer.h"
 
@@ -73,18 +73,24 @@ int count_chars(const std::string& s) {
 
 }  // namespace
 
-SentencePieceModel train_bpe(const std::vector<std::string>& corpus, int vocab_size, const BpeTrainerOptions& options) {
-    const std::string where = "train_bpe";
+SentencePieceModel make_trainer_model(ModelType type, bool nfkc, bool byte_fallback) {
     SentencePieceModel model;
-    model.trainer.model_type = ModelType::bpe;
-    model.trainer.byte_fallback = options.byte_fallback;
+    model.trainer.model_type = type;
+    model.trainer.byte_fallback = byte_fallback;
     model.trainer.pad_id = -1;
-    model.normalizer = options.nfkc ? make_nfkc_normalizer_spec() : NormalizerSpec{};
+    model.normalizer = nfkc ? make_nfkc_normalizer_spec() : NormalizerSpec{};
     model.normalizer.present = true;
-    if (!options.nfkc) model.normalizer.name = "identity";
-    const Normalizer normalizer = make_normalizer(model.normalizer, false, {}, where);
+    if (!nfkc) model.normalizer.name = "identity";
+    model.pieces = {{"<unk>", 0, PieceType::unknown}, {"<s>", 0, PieceType::control}, {"</s>", 0, PieceType::control}};
+    if (byte_fallback) {
+        const char hex[] = "0123456789ABCDEF";
+        for (int b = 0; b < 256; ++b) model.pieces.push_back({std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">", 0, PieceType::byte});
+    }
+    return model;
+}
 
-    // Word counts over the normalised corpus; a word is "▁" followed by non-▁ characters.
+std::map<std::string, int64_t> count_normalized_words(const std::vector<std::string>& corpus, const NormalizerSpec& spec) {
+    const Normalizer normalizer = make_normalizer(spec, false, {}, "trainer");
     std::map<std::string, int64_t> word_counts;
     std::string normalized;
     const std::string space = "\xE2\x96\x81";
@@ -98,6 +104,13 @@ SentencePieceModel train_bpe(const std::vector<std::string>& corpus, int vocab_s
             begin = end;
         }
     }
+    return word_counts;
+}
+
+SentencePieceModel train_bpe(const std::vector<std::string>& corpus, int vocab_size, const BpeTrainerOptions& options) {
+    const std::string where = "train_bpe";
+    SentencePieceModel model = make_trainer_model(ModelType::bpe, options.nfkc, options.byte_fallback);
+    const std::map<std::string, int64_t> word_counts = count_normalized_words(corpus, model.normalizer);
 
     // Symbols start as characters, most frequent first.
     std::vector<std::string> symbol_text;
@@ -118,7 +131,7 @@ SentencePieceModel train_bpe(const std::vector<std::string>& corpus, int vocab_s
         symbol_text.push_back(entry.second);
     }
     const int n_chars = int(symbol_text.size());
-    const int n_fixed = 3 + (options.byte_fallback ? 256 : 0);
+    const int n_fixed = int(model.pieces.size());
     const int n_merges_needed = vocab_size - n_fixed - n_chars;
     if (n_merges_needed < 0) {
         fail(where, "vocab_size too small (expected at least " + std::to_string(n_fixed + n_chars) + " for " +
@@ -197,11 +210,6 @@ SentencePieceModel train_bpe(const std::vector<std::string>& corpus, int vocab_s
         }
     }
 
-    model.pieces = {{"<unk>", 0, PieceType::unknown}, {"<s>", 0, PieceType::control}, {"</s>", 0, PieceType::control}};
-    if (options.byte_fallback) {
-        const char hex[] = "0123456789ABCDEF";
-        for (int b = 0; b < 256; ++b) model.pieces.push_back({std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">", 0, PieceType::byte});
-    }
     // spm's BPE scores: the k-th merge scores -k, so the encoder replays merges in training order.
     for (size_t k = 0; k < merged_pieces.size(); ++k) model.pieces.push_back({merged_pieces[k], -float(k), PieceType::normal});
     for (int c = 0; c < n_chars; ++c) model.pieces.push_back({symbol_text[c], -float(merged_pieces.size() + c), PieceType::normal});

@@ -29,8 +29,8 @@ void gelu_backward(float* dinp, const float* dout, const float* inp, size_t n);
 void silu_forward(float* out, const float* inp, size_t n);
 void silu_backward(float* dinp, const float* dout, const float* inp, size_t n);
 void dropout_forward(float* out, const float* inp, const uint8_t* keep, float p, size_t n);
-void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1, float beta2,
-                float eps, float weight_decay, int t);
+void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, double lr, double beta1, double beta2,
+                double eps, double weight_decay, int t);
 
 // fast_layout.cpp: strided copies, embedding, rope, SAPT's max-pool (gathers and scatters)
 void copy_strided(float* out, const float* inp, int ndim, const long* shape, const long* inp_strides);

@@ -193,11 +193,14 @@ void dropout_forward(float* out, const float* inp, const uint8_t* keep, float p,
 
 // torch's order, as in reference_rows.cpp: scalars in double, then f32 per element. Chunks of kChunk so
 // that the square roots run through the vectorised sqrt_array.
-void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1, float beta2,
-                float eps, float weight_decay, int t) {
-    float decay = float(1.0 - double(lr) * weight_decay);
-    float step_size = float(double(lr) / (1.0 - std::pow(double(beta1), t)));
-    float bias_correction2_sqrt = float(std::sqrt(1.0 - std::pow(double(beta2), t)));
+void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, double lr, double beta1, double beta2,
+                double eps, double weight_decay, int t) {
+    float decay = float(1.0 - lr * weight_decay);
+    float beta1_f = float(beta1), one_minus_beta1 = float(1.0 - beta1);
+    float beta2_f = float(beta2), one_minus_beta2 = float(1.0 - beta2);
+    float step_size = float(lr / (1.0 - std::pow(beta1, t)));
+    float bias_correction2_sqrt = float(std::sqrt(1.0 - std::pow(beta2, t)));
+    float eps_f = float(eps);
     size_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for if (n >= kParallelMin)
     for (size_t chunk = 0; chunk < chunks; chunk++) {
@@ -210,12 +213,12 @@ void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, f
 #pragma omp simd
         for (size_t i = 0; i < width; i++) {
             p[i] = p[i] * decay;
-            m_c[i] = m_c[i] * beta1 + (1.0f - beta1) * g[i];
-            v_c[i] = v_c[i] * beta2 + (1.0f - beta2) * g[i] * g[i];
+            m_c[i] = m_c[i] * beta1_f + one_minus_beta1 * g[i];
+            v_c[i] = v_c[i] * beta2_f + one_minus_beta2 * g[i] * g[i];
         }
         sqrt_array(denom, v_c, width);
 #pragma omp simd
-        for (size_t i = 0; i < width; i++) p[i] = p[i] + -step_size * m_c[i] / (denom[i] / bias_correction2_sqrt + eps);
+        for (size_t i = 0; i < width; i++) p[i] = p[i] + -step_size * m_c[i] / (denom[i] / bias_correction2_sqrt + eps_f);
     }
 }
 

@@ -62,8 +62,8 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
                             float dloss_per_row, size_t N, size_t V);
 double kl_div_forward(const float* logp, const float* target, size_t N, size_t C);
 void kl_div_backward(float* dlogp, const float* target, float scale, size_t N, size_t C);
-void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1, float beta2,
-                float eps, float weight_decay, int t);
+void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, double lr, double beta1, double beta2,
+                double eps, double weight_decay, int t);
 
 // reference_attention.cpp
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const float* pos_bias,

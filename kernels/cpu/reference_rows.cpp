@@ -268,18 +268,21 @@ void kl_div_backward(float* dlogp, const float* target, float scale, size_t N, s
 
 // torch.optim.AdamW (torch 1.13 _single_tensor_adamw), step by step in its order: Python-side scalars
 // (bias corrections, step size) in double, tensor arithmetic in f32.
-void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1, float beta2,
-                float eps, float weight_decay, int t) {
-    float decay = float(1.0 - double(lr) * weight_decay);
-    double bias_correction1 = 1.0 - std::pow(double(beta1), t);
-    double bias_correction2 = 1.0 - std::pow(double(beta2), t);
-    float step_size = float(double(lr) / bias_correction1);
-    float bias_correction2_sqrt = float(std::sqrt(bias_correction2));
+void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, double lr, double beta1, double beta2,
+                double eps, double weight_decay, int t) {
+    // The hyper-parameters arrive as double, as torch's Python floats: 1 - beta2 is formed in double and
+    // only then rounded to f32 (1 - 0.999f in f32 would be 1.3e-5 off).
+    float decay = float(1.0 - lr * weight_decay);
+    float beta1_f = float(beta1), one_minus_beta1 = float(1.0 - beta1);
+    float beta2_f = float(beta2), one_minus_beta2 = float(1.0 - beta2);
+    float step_size = float(lr / (1.0 - std::pow(beta1, t)));
+    float bias_correction2_sqrt = float(std::sqrt(1.0 - std::pow(beta2, t)));
+    float eps_f = float(eps);
     for (size_t i = 0; i < n; i++) {
         param[i] = param[i] * decay;
-        m[i] = m[i] * beta1 + (1.0f - beta1) * grad[i];
-        v[i] = v[i] * beta2 + (1.0f - beta2) * grad[i] * grad[i];
-        float denom = std::sqrt(v[i]) / bias_correction2_sqrt + eps;
+        m[i] = m[i] * beta1_f + one_minus_beta1 * grad[i];
+        v[i] = v[i] * beta2_f + one_minus_beta2 * grad[i] * grad[i];
+        float denom = std::sqrt(v[i]) / bias_correction2_sqrt + eps_f;
         param[i] = param[i] + -step_size * m[i] / denom;
     }
 }

@@ -83,7 +83,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const
                         const float* pos_bias, const uint8_t* key_mask, AttentionShape s);
 
 // adamw.cu
-void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1,
-                float beta2, float eps, float weight_decay, int t);
+void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, double lr, double beta1,
+                double beta2, double eps, double weight_decay, int t);
 
 }  // namespace cuda

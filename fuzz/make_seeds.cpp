@@ -1,0 +1,99 @@
+// make_seeds.cpp — writes the starting corpus of each fuzz target (`make fuzz` runs it): small valid
+// inputs of every format built with the library's own writers, so the fuzzer starts past the first checks.
+//   make_seeds DIR   → DIR/fuzz_<target>/seed_*; existing files are kept (the corpus grows across runs)
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "engine/fileio.h"
+#include "engine/safetensors.h"
+#include "tests/bad_inputs_files.h"
+#include "tokenizer/model_proto.h"
+#include "tokenizer/trainer.h"
+
+static void write_seed(const std::string& dir, const std::string& target, const std::string& name,
+                       const std::string& bytes) {
+    const std::string folder = dir + "/" + target;
+    mkdir(dir.c_str(), 0755);
+    mkdir(folder.c_str(), 0755);
+    atomic_write_file(folder + "/seed_" + name, bytes);
+}
+
+static std::string safetensors_bytes(const std::vector<std::pair<std::string, Tensor>>& tensors,
+                                     const std::map<std::string, std::string>& metadata) {
+    const std::string path = "/tmp/sapt_make_seeds_" + std::to_string(getpid()) + ".safetensors";
+    safetensors_save(path, tensors, metadata);
+    std::string bytes = read_file(path);
+    std::remove(path.c_str());
+    return bytes;
+}
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: make_seeds DIR\n");
+        return 2;
+    }
+    const std::string dir = argv[1];
+    try {
+        // safetensors
+        write_seed(dir, "fuzz_safetensors", "f32_bf16", safetensors_bytes(
+            {{"a", tensor_from({2, 3}, {1, 2, 3, 4, 5, 6})}, {"b", tensor_to_bf16(tensor_from({2}, {0.5f, -1}))},
+             {"ids", tensor_from_i32({3}, {1, 2, 3})}, {"mask", tensor_zeros({4}, DType::U8)}},
+            {{"format", "pt"}}));
+        write_seed(dir, "fuzz_safetensors", "empty", safetensors_bytes({}, {}));
+        write_seed(dir, "fuzz_safetensors", "f16_i64",
+                   raw_safetensors("{\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]},"
+                                   "\"i\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[4,12]}}",
+                                   std::string("\x00\x3c\x00\xc0\x07\x00\x00\x00\x00\x00\x00\x00", 12)));
+
+        // CL_Benchmark files; the first byte picks the reader (fuzz_targets.h).
+        const std::string superni =
+            "{\"Definition\": [\"Answer the question.\"], \"Instances\": [{\"id\": \"t1-0\", \"input\": \"2+2?\", "
+            "\"output\": [\"4\", \"four\"]}, {\"id\": \"t1-1\", \"input\": \"caf\xC3\xA9\", \"output\": \"x\"}]}";
+        const std::string longseq =
+            "{\"Definition\": [], \"Instances\": [{\"input\": \"great movie\", \"output\": \"Good\"}]}";
+        write_seed(dir, "fuzz_cl_benchmark", "superni", std::string(1, '\0') + superni);
+        write_seed(dir, "fuzz_cl_benchmark", "long_sequence", std::string(1, '\1') + longseq);
+        write_seed(dir, "fuzz_cl_benchmark", "labels", std::string(1, '\2') + "[\"Good\", \"Bad\"]");
+        const std::string orders =
+            "{\"orders\": {\"superni_order1\": {\"benchmark\": \"SuperNI\", \"num_tasks\": 2, \"tasks\": [\"a\", \"b\"]}, "
+            "\"long1\": {\"benchmark\": \"Long_Sequence\", \"tasks\": [\"yelp\"]}}}";
+        write_seed(dir, "fuzz_cl_benchmark", "orders_all", std::string(1, '\3') + orders);
+        write_seed(dir, "fuzz_cl_benchmark", "orders_one", std::string(1, '\4') + orders);
+
+        // config.json
+        write_seed(dir, "fuzz_config", "t5",
+                   "{\"model_type\": \"t5\", \"d_model\": 8, \"d_kv\": 4, \"d_ff\": 16, \"num_heads\": 2, \"num_layers\": 1, "
+                   "\"vocab_size\": 32, \"feed_forward_proj\": \"gated-gelu\", \"tie_word_embeddings\": false}");
+        write_seed(dir, "fuzz_config", "llama",
+                   "{\"model_type\": \"llama\", \"hidden_size\": 8, \"intermediate_size\": 16, \"num_attention_heads\": 2, "
+                   "\"num_key_value_heads\": 1, \"num_hidden_layers\": 1, \"vocab_size\": 32, \"rms_norm_eps\": 1e-5, "
+                   "\"rope_scaling\": null, \"hidden_act\": \"silu\"}");
+
+        // tokenizer models (small vocabularies keep the seeds a few KB) and encode texts
+        const std::vector<std::string> corpus = {"the quick brown fox", "caf\xC3\xA9 \xEF\xBC\xA1 12 tabs\tand  spaces",
+                                                 "the fox and the dog"};
+        UnigramTrainerOptions unigram_options;
+        unigram_options.byte_fallback = false;
+        BpeTrainerOptions bpe_options;
+        bpe_options.byte_fallback = false;
+        write_seed(dir, "fuzz_model_proto", "unigram", serialize_model_proto(train_unigram(corpus, 40, unigram_options)));
+        write_seed(dir, "fuzz_model_proto", "bpe", serialize_model_proto(train_bpe(corpus, 40, bpe_options)));
+        for (int t = 0; t < 5; t++) {
+            write_seed(dir, "fuzz_encode", "text" + std::to_string(t),
+                       std::string(1, char(t)) + "Definition: caf\xC3\xA9 <extra_id_0> \xE3\x80\x80 12\t\xFF  x\xE2\x96\x81y");
+        }
+
+        // llama2.c
+        write_seed(dir, "fuzz_llama2c", "v0_shared", llama2c_bytes(0, true));
+        write_seed(dir, "fuzz_llama2c", "v0_classifier", llama2c_bytes(0, false));
+        write_seed(dir, "fuzz_llama2c", "v1_shared", llama2c_bytes(1, true));
+    } catch (const sapt_error& e) {
+        std::fprintf(stderr, "make_seeds: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

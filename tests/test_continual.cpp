@@ -1,0 +1,224 @@
+// test_continual.cpp — the continual loop on a tiny random T5 over three tasks of the built-in suite:
+// the accuracy matrix has the right shape, a checkpoint is written, and runs killed after a task or in
+// the middle of one end, once resumed, with exactly the matrix of an uninterrupted run. Also batching
+// (padding, label masks) and the generator's text split.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <unistd.h>
+
+#include "data/synthetic_suite.h"
+#include "sapt/builtin.h"
+#include "sapt/continual.h"
+#include "tokenizer/trainer.h"
+
+namespace {
+
+struct TinySetup {
+    std::string root;
+    Tokenizer tokenizer;
+    Model model;
+    std::vector<Task> tasks;
+};
+
+// Three tasks (sentiment, topic, first_word), a BPE tokenizer of the suite and a random 1+1-layer T5.
+const TinySetup& tiny_setup() {
+    static TinySetup setup = [] {
+        TinySetup s;
+        s.root = (std::filesystem::temp_directory_path() / ("sapt_loop_test_" + std::to_string(getpid()))).string();
+        SyntheticSuite suite = make_synthetic_suite(5, 24, 6);
+        suite.tasks.resize(3);
+        write_synthetic_suite(suite, s.root + "/data");
+        std::vector<std::string> corpus = synthetic_suite_corpus(suite);
+        corpus.push_back("__gen__ __inp__ Output:");
+        s.tokenizer = make_tokenizer(train_bpe(corpus, 300), 0, "test tokenizer");
+        T5Config c;
+        c.d_model = 32;
+        c.d_kv = 8;
+        c.num_heads = 4;
+        c.d_ff = 64;
+        c.num_layers = c.num_decoder_layers = 1;
+        c.vocab_size = vocab_size(s.tokenizer);
+        c.dropout_rate = 0;
+        c.pad_token_id = 0;
+        c.eos_token_id = 2;
+        c.decoder_start_token_id = 0;
+        Rng rng = rng_make(3);
+        WeightLoad load;
+        load.where = "test T5";
+        load.remaining = random_t5_weights(c, rng);
+        s.model.kind = ModelKind::T5;
+        s.model.t5 = t5_from_weights(c, load, nullptr);
+        for (const SyntheticTask& t : suite.tasks) s.tasks.push_back(load_task(s.root + "/data", "Long_Sequence", t.name));
+        return s;
+    }();
+    return setup;
+}
+
+ContinualOptions tiny_options(const std::string& out_dir) {
+    ContinualOptions o;
+    o.method = "sapt";
+    o.sapt.lora_rank = 2;
+    o.batching.pad_id = 0;
+    o.batching.eos_id = 2;
+    o.batching.max_source_length = 64;
+    o.batching.max_target_length = 8;
+    o.train.epochs = 1;
+    o.train.batch_size = 4;
+    o.train.grad_accum = 2;
+    o.train.lr = 3e-3f;
+    o.train.kl_lambda = 0.5f;
+    o.eval.batch_size = 8;
+    o.eval.max_new_tokens = 3;
+    o.generator.train.max_steps = 2;
+    o.generator.train.batch_size = 4;
+    o.generator.max_new_tokens = 6;
+    o.generator.fraction = 0.1f;
+    o.seed = 11;
+    o.out_dir = out_dir;
+    o.verbose = false;
+    return o;
+}
+
+void require_same_matrix(const ContinualResult& a, const ContinualResult& b) {
+    REQUIRE(a.matrix.size() == b.matrix.size());
+    for (size_t j = 0; j < a.matrix.size(); j++) {
+        for (size_t i = 0; i < a.matrix[j].size(); i++) {
+            if (std::isnan(a.matrix[j][i])) CHECK(std::isnan(b.matrix[j][i]));
+            else CHECK(a.matrix[j][i] == b.matrix[j][i]);
+        }
+        for (size_t i = 0; i <= j; i++) CHECK(a.weights[j][i] == b.weights[j][i]);  // bit-identical weights
+    }
+}
+
+}  // namespace
+
+TEST_CASE("a SAPT run fills the lower triangle of a[j][i] and writes a checkpoint", "[loop]") {
+    const TinySetup& s = tiny_setup();
+    const std::string out = s.root + "/full";
+    ContinualResult r = run_continual(s.model, s.tokenizer, s.tasks, tiny_options(out));
+    REQUIRE(r.matrix.size() == 3);
+    for (size_t j = 0; j < 3; j++) {
+        REQUIRE(r.matrix[j].size() == 3);
+        for (size_t i = 0; i < 3; i++) {
+            if (i <= j) {
+                CHECK(r.matrix[j][i] >= 0);
+                CHECK(r.matrix[j][i] <= 100);
+                REQUIRE(r.weights[j][i].size() == j + 1);  // one weight per block seen so far
+                double total = 0;
+                for (double w : r.weights[j][i]) total += w;
+                CHECK(total == Approx(1.0).epsilon(1e-5));
+            } else {
+                CHECK(std::isnan(r.matrix[j][i]));
+            }
+        }
+    }
+    CHECK_FALSE(r.stopped);
+    CHECK(std::filesystem::exists(checkpoint_path(out)));
+    CHECK(std::filesystem::exists(out + "/log.jsonl"));
+}
+
+TEST_CASE("a run killed after task 2 and resumed ends with the uninterrupted run's matrix", "[loop]") {
+    const TinySetup& s = tiny_setup();
+    ContinualResult full = run_continual(s.model, s.tokenizer, s.tasks, tiny_options(s.root + "/uninterrupted"));
+
+    ContinualOptions first = tiny_options(s.root + "/killed");
+    first.stop_after_tasks = 2;
+    ContinualResult part = run_continual(s.model, s.tokenizer, s.tasks, first);
+    REQUIRE(part.stopped);
+    CHECK(std::isnan(part.matrix[2][2]));
+
+    ContinualOptions again = tiny_options(s.root + "/killed");
+    again.resume = true;
+    ContinualResult resumed = run_continual(s.model, s.tokenizer, s.tasks, again);
+    CHECK_FALSE(resumed.stopped);
+    require_same_matrix(full, resumed);
+}
+
+TEST_CASE("a run killed in the middle of a task resumes from its mid-task checkpoint", "[loop]") {
+    const TinySetup& s = tiny_setup();
+    ContinualOptions plain = tiny_options(s.root + "/uninterrupted_mid");
+    plain.train.checkpoint_every = 1;
+    ContinualResult full = run_continual(s.model, s.tokenizer, s.tasks, plain);
+
+    ContinualOptions first = tiny_options(s.root + "/killed_mid");
+    first.train.checkpoint_every = 1;
+    first.stop_after_tasks = 1;
+    REQUIRE(run_continual(s.model, s.tokenizer, s.tasks, first).stopped);
+    ContinualOptions middle = first;
+    middle.stop_after_tasks = 0;
+    middle.stop_after_steps = 2;  // inside task 2, which replays task 1's pseudo samples
+    middle.resume = true;
+    REQUIRE(run_continual(s.model, s.tokenizer, s.tasks, middle).stopped);
+    ContinualOptions rest = first;
+    rest.stop_after_tasks = 0;
+    rest.resume = true;
+    require_same_matrix(full, run_continual(s.model, s.tokenizer, s.tasks, rest));
+}
+
+TEST_CASE("a checkpoint of another method is refused on resume", "[loop]") {
+    const TinySetup& s = tiny_setup();
+    ContinualOptions first = tiny_options(s.root + "/other_method");
+    first.stop_after_tasks = 1;
+    run_continual(s.model, s.tokenizer, s.tasks, first);
+    ContinualOptions other = first;
+    other.method = "seqlora";
+    other.resume = true;
+    CHECK_THROWS_WITH(run_continual(s.model, s.tokenizer, s.tasks, other), Catch::Contains("another run"));
+}
+
+TEST_CASE("SeqLoRA keeps one block: no selection weights and one trainable LoRA", "[loop]") {
+    const TinySetup& s = tiny_setup();
+    ContinualOptions o = tiny_options("");
+    o.method = "seqlora";
+    ContinualResult r = run_continual(s.model, s.tokenizer, s.tasks, o);
+    REQUIRE(r.matrix.size() == 3);
+    CHECK(r.weights[2][0].empty());
+    CHECK_FALSE(std::isnan(r.matrix[2][0]));
+}
+
+TEST_CASE("T5 batches pad inputs with the pad id and labels with -100", "[loop]") {
+    std::vector<EncodedExample> ex = {{{5, 6, 2}, {7, 2}}, {{5, 2}, {8, 9, 10, 2}}};
+    BatchingOptions o;
+    o.pad_id = 0;
+    o.eos_id = 2;
+    Batch b = make_batch(ex, {0, 1}, o, true);
+    CHECK(tensor_values(b.input_ids) == std::vector<float>{5, 6, 2, 5, 2, 0});
+    CHECK(tensor_values(b.mask) == std::vector<float>{1, 1, 1, 1, 1, 0});
+    CHECK(tensor_values(b.labels) == std::vector<float>{7, 2, -100, -100, 8, 9, 10, 2});
+    CHECK(b.selection_ids.data == b.input_ids.data);
+}
+
+TEST_CASE("LLaMA batches left-pad prompt + answer and mask the prompt out of the labels", "[loop]") {
+    std::vector<EncodedExample> ex = {{{1, 5, 6}, {7, 2}}, {{1, 5}, {8, 2}}};
+    BatchingOptions o;
+    o.model_kind = ModelKind::Llama;
+    o.pad_id = 0;
+    o.eos_id = 2;
+    Batch b = make_batch(ex, {0, 1}, o, true);
+    CHECK(tensor_values(b.input_ids) == std::vector<float>{1, 5, 6, 7, 2, 0, 1, 5, 8, 2});
+    CHECK(tensor_values(b.mask) == std::vector<float>{1, 1, 1, 1, 1, 0, 1, 1, 1, 1});
+    CHECK(tensor_values(b.labels) == std::vector<float>{-100, -100, -100, 7, 2, -100, -100, -100, 8, 2});
+    CHECK(tensor_values(b.selection_ids) == std::vector<float>{1, 5, 6, 0, 1, 5});  // the prompt alone, for SALS
+    Batch prompts = make_batch(ex, {0, 1}, o, false);
+    CHECK(tensor_values(prompts.input_ids) == std::vector<float>{1, 5, 6, 0, 1, 5});
+}
+
+TEST_CASE("epoch orders are permutations drawn from the saved RNG", "[loop]") {
+    Rng a = rng_make(4), b = rng_make(4);
+    std::vector<int> first = epoch_order(10, a, true), again = epoch_order(10, b, true);
+    CHECK(first == again);
+    std::vector<int> sorted = first;
+    std::sort(sorted.begin(), sorted.end());
+    CHECK(sorted == epoch_order(10, a, false));
+    CHECK(epoch_order(10, a, true) != first);  // the RNG moved on: the next epoch differs
+}
+
+TEST_CASE("generated text splits at __inp__ into instruction and input", "[loop]") {
+    CHECK(split_generated_text("Copy the word.__inp__ cat dog") == std::pair<std::string, std::string>{"Copy the word.", "cat dog"});
+    CHECK(split_generated_text("Copy __inp__ cat__ans__ dog") == std::pair<std::string, std::string>{"Copy", "cat"});
+    CHECK(split_generated_text("no marker") == std::pair<std::string, std::string>{"", "no marker"});
+    CHECK(pseudo_sample_count(250, 0.02f) == 5);
+    CHECK(pseudo_sample_count(126, 0.02f) == 2);
+    CHECK(pseudo_sample_count(10, 0.02f) == 1);
+}

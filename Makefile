@@ -24,7 +24,7 @@ ifeq ($(SAN),1)
   LDFLAGS  += -fsanitize=address,undefined
 endif
 
-MODULES   := engine kernels kernels/cpu models sapt tokenizer data
+MODULES   := engine kernels kernels/cpu models sapt sapt/baselines tokenizer data
 LIB_SRCS  := $(foreach m,$(MODULES),$(wildcard $(m)/*.cpp))
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
 PROGRAMS  := $(patsubst %.cpp,%,$(wildcard train.cpp tokenize.cpp generate.cpp))
@@ -191,4 +191,4 @@ test-san-fast:
 clean:
 	rm -rf build build-san build-emu build-cuda build-cuda-emu build-fuzz $(PROGRAMS)
 
--include $(FUZZ_LIB_OBJS:.o=.d) $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(PROGRAMS:%=$(BUILD)/%.d) $(EMU_OBJS:.o=.d) $(CUDA_TEST_OBJS:.o=.d)
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%.d) $(FUZZ_BUILD)/make_seeds.d $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(PROGRAMS:%=$(BUILD)/%.d) $(EMU_OBJS:.o=.d) $(CUDA_TEST_OBJS:.o=.d)

@@ -39,7 +39,8 @@ static GenerateArgs parse_args(int argc, char** argv) {
         } else if (flag == "--max-new-tokens") {
             char* end = nullptr;
             long n = std::strtol(value.c_str(), &end, 10);
-            if (*end != '\0' || n < 0 || n > 1000000) fail("generate", "--max-new-tokens expects a count >= 0 (got \"" + value + "\")");
+            if (*end != '\0' || n < 0 || n > 1000000)
+                fail("generate", "--max-new-tokens expects a count >= 0 (got \"" + value + "\")");
             args.max_new_tokens = (int)n;
         } else {
             fail("generate", "unknown flag " + flag + "\n" + kUsage);

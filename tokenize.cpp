@@ -5,6 +5,7 @@
 #include "engine/error.h"
 #include "tokenizer/tokenizer.h"
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -81,7 +82,11 @@ int run(int argc, char** argv) {
             if (mode == Mode::pieces) {
                 for (size_t i = 0; i < pieces.size(); ++i) { if (i) out += ' '; out += pieces[i]; }
             } else {
-                for (size_t i = 0; i < ids.size(); ++i) { if (i) out += ' '; out += std::to_string(ids[i]); }
+                char number[16];
+                for (size_t i = 0; i < ids.size(); ++i) {
+                    if (i) out += ' ';
+                    out.append(number, std::to_chars(number, number + sizeof number, ids[i]).ptr);
+                }
             }
         }
         out += '\n';

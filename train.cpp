@@ -39,6 +39,7 @@ static void print_help() {
         "  --model DIR             Hugging Face T5 / LLaMA directory (config.json + safetensors)\n"
         "  --tokenizer PATH        SentencePiece .model (default: DIR/spiece.model or DIR/tokenizer.model)\n"
         "  --pseudo-dir DIR        released pseudo samples (generated_data/lora_gen_*) instead of generators\n"
+        "  --pseudo-fraction F     pseudo samples per training instance (default 0.02; built-in 0.1)\n"
         "  --max-train-per-task N  --max-test-per-task N   cap the splits (0 = all)\n"
         "method:\n"
         "  --method LIST           comma-separated: sapt, seqlora (default: sapt; built-in: sapt,seqlora)\n"
@@ -67,7 +68,7 @@ static const std::vector<std::string> kValueOptions = {
     "data", "benchmark", "order", "model", "tokenizer", "pseudo-dir", "max-train-per-task", "max-test-per-task",
     "method", "pet", "lora-r", "lora-alpha", "kl", "epochs", "max-steps", "lr", "batch-size", "grad-accum",
     "max-source-len", "max-target-len", "generator-steps", "checkpoint-every", "seed", "threads", "out",
-    "stop-after", "compat", "resume"};
+    "stop-after", "compat", "resume", "pseudo-fraction"};
 static const std::vector<std::string> kFlagOptions = {"single"};
 
 static Args parse_args(int argc, char** argv) {
@@ -245,6 +246,7 @@ static int run(Args args) {
         o.generator.top_k = 5;
         o.generator.repetition_penalty = 1.0f;
     }
+    o.generator.fraction = get_float(args, "pseudo-fraction", builtin ? 0.1f : 0.02f);
     o.pseudo_dir = get(args, "pseudo-dir", "");
     o.resume = args.count("resume") > 0;
     o.stop_after_tasks = (int)get_int(args, "stop-after", 0, 0);

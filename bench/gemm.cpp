@@ -46,7 +46,8 @@ double our_gflops(const BenchShape& s) {
     int lda = s.trans_a ? s.M : s.K;
     int ldb = s.trans_b ? s.K : s.N;
     auto run = [&]() {
-        cpu_gemm(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(), s.N);
+        cpu_gemm(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0f, A.data(), lda, B.data(), ldb, 0.0f, C.data(),
+                 s.N);
     };
     run();
     double start = seconds_now();
@@ -92,22 +93,26 @@ int main() {
         for (int i = 0; i < n_shapes; ++i) ours[i] = std::max(ours[i], our_gflops(kShapes[i]));
         std::vector<double> torch_round = torch_gflops(threads);
         if ((int)torch_round.size() != n_shapes) {
-            std::fprintf(stderr, "bench/gemm: torch_matmul.py gave %zu figures (expected %d); is torch installed "
-                                 "for /usr/bin/python3 (or $SAPT_PYTHON)?\n", torch_round.size(), n_shapes);
+            std::fprintf(stderr,
+                         "bench/gemm: torch_matmul.py gave %zu figures (expected %d); is torch installed "
+                         "for /usr/bin/python3 (or $SAPT_PYTHON)?\n",
+                         torch_round.size(), n_shapes);
             return 1;
         }
         for (int i = 0; i < n_shapes; ++i) peer[i] = std::max(peer[i], torch_round[i]);
     }
     std::printf("cpu_gemm vs torch.matmul (OpenBLAS), %d threads, GFLOP/s\n", threads);
-    std::printf("%-16s %6s %6s %6s  %2s  %8s %8s %6s\n", "shape", "M", "N", "K", "op", "ours", "torch", "ratio");
+    std::printf("%-16s %6s %6s %6s  %2s  %8s %8s %6s\n", "shape", "M", "N", "K", "op", "ours", "torch",
+                "ratio");
     for (int i = 0; i < n_shapes; ++i) {
         const BenchShape& s = kShapes[i];
         std::string op = std::string(s.trans_a ? "t" : "n") + (s.trans_b ? "t" : "n");
         std::string name = "gemm_" + std::string(s.label) + "_" + std::to_string(s.M) + "x" +
                            std::to_string(s.N) + "x" + std::to_string(s.K) + "_" + op;
-        double ratio = append_bench_record(name, ours[i], peer[i], "torch.matmul (OpenBLAS)", "GFLOP/s", threads);
-        std::printf("%-16s %6d %6d %6d  %2s  %8.1f %8.1f %6.3f\n", s.label, s.M, s.N, s.K, op.c_str(), ours[i],
-                    peer[i], ratio);
+        double ratio =
+            append_bench_record(name, ours[i], peer[i], "torch.matmul (OpenBLAS)", "GFLOP/s", threads);
+        std::printf("%-16s %6d %6d %6d  %2s  %8.1f %8.1f %6.3f\n", s.label, s.M, s.N, s.K, op.c_str(),
+                    ours[i], peer[i], ratio);
     }
     return 0;
 }

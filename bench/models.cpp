@@ -67,8 +67,8 @@ std::vector<double> torch_figures(int threads) {
     const char* python_env = std::getenv("SAPT_PYTHON");
     std::string command = "OMP_NUM_THREADS=" + std::to_string(threads) + " " +
                           (python_env && *python_env ? python_env : "/usr/bin/python3") + " bench/torch_t5.py " +
-                          std::to_string(threads) + " " + std::to_string(kBatch) + " " + std::to_string(kSource) +
-                          " " + std::to_string(kTarget) + " " + std::to_string(kNewTokens);
+                          std::to_string(threads) + " " + std::to_string(kBatch) + " " + std::to_string(kSource) + " " +
+                          std::to_string(kTarget) + " " + std::to_string(kNewTokens);
     std::vector<double> out;
     std::FILE* pipe = popen(command.c_str(), "r");
     if (!pipe) return out;
@@ -115,8 +115,10 @@ int main() {
 
     std::vector<double> peer = torch_figures(threads);
     if (peer.size() != 2) {
-        std::fprintf(stderr, "bench/models: torch_t5.py gave %zu figures (expected 2); is torch installed for "
-                             "/usr/bin/python3 (or $SAPT_PYTHON)?\n", peer.size());
+        std::fprintf(stderr,
+                     "bench/models: torch_t5.py gave %zu figures (expected 2); is torch installed for "
+                     "/usr/bin/python3 (or $SAPT_PYTHON)?\n",
+                     peer.size());
         return 1;
     }
     std::printf("T5-small shape (512, 6+6 layers), batch %d, source %d, target %d, LoRA r%d on q,v; %d threads\n",

@@ -86,11 +86,12 @@ double measure(const std::string& label, const std::string& dir) {
         t5_decode(model.t5, tensor_from_i32({1, 1}, {0}), encoded, nullptr, T5RunOptions{});
     }
     Resident used = resident_now();
-    std::printf("%-8s file %8.1f MiB | after load: RSS +%7.1f (anon +%6.1f, file +%7.1f) | after a forward: "
-                "RSS +%7.1f (anon +%6.1f, file +%7.1f) MiB\n",
-                label.c_str(), size, loaded.rss_mib - before.rss_mib, loaded.anon_mib - before.anon_mib,
-                loaded.file_mib - before.file_mib, used.rss_mib - before.rss_mib, used.anon_mib - before.anon_mib,
-                used.file_mib - before.file_mib);
+    std::printf(
+        "%-8s file %8.1f MiB | after load: RSS +%7.1f (anon +%6.1f, file +%7.1f) | after a forward: "
+        "RSS +%7.1f (anon +%6.1f, file +%7.1f) MiB\n",
+        label.c_str(), size, loaded.rss_mib - before.rss_mib, loaded.anon_mib - before.anon_mib,
+        loaded.file_mib - before.file_mib, used.rss_mib - before.rss_mib, used.anon_mib - before.anon_mib,
+        used.file_mib - before.file_mib);
     return loaded.anon_mib - before.anon_mib;
 }
 

@@ -38,7 +38,8 @@ inline WeightMap bench_t5_weights(const T5Config& c, uint64_t seed) {
     matrix("shared.weight", c.vocab_size, c.d_model);
     for (const std::string stack : {"encoder", "decoder"}) {
         bool decoder = stack == "decoder";
-        matrix(stack + ".block.0.layer.0.SelfAttention.relative_attention_bias.weight", c.relative_attention_num_buckets, c.num_heads);
+        matrix(stack + ".block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+               c.relative_attention_num_buckets, c.num_heads);
         for (int i = 0; i < c.num_layers; i++) {
             std::string p = stack + ".block." + std::to_string(i);
             attention(p + ".layer.0.SelfAttention");

@@ -9,7 +9,8 @@
 
 int main(int argc, char** argv) {
     if (argc != 7) {
-        std::fprintf(stderr, "usage: %s NAME OURS PEER PEER_NAME UNIT THREADS (expected 6 arguments, got %d)\n",
+        std::fprintf(stderr,
+                     "usage: %s NAME OURS PEER PEER_NAME UNIT THREADS (expected 6 arguments, got %d)\n",
                      argv[0], argc - 1);
         return 2;
     }
@@ -20,7 +21,8 @@ int main(int argc, char** argv) {
     bool peer_ok = *end == '\0';
     int threads = std::atoi(argv[6]);
     if (!ours_ok || !peer_ok || !(ours > 0) || !(peer > 0) || threads < 1) {
-        std::fprintf(stderr, "record: OURS and PEER must be positive numbers and THREADS >= 1 (got %s %s %s)\n",
+        std::fprintf(stderr,
+                     "record: OURS and PEER must be positive numbers and THREADS >= 1 (got %s %s %s)\n",
                      argv[2], argv[3], argv[6]);
         return 2;
     }

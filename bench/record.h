@@ -34,7 +34,8 @@ inline double append_bench_record(const std::string& name, double ours, double p
     char numbers[160];
     std::snprintf(numbers, sizeof numbers, "\"ours\": %.6g, \"peer\": %.6g", ours, peer);
     char tail[160];
-    std::snprintf(tail, sizeof tail, "\"ratio\": %.4f, \"threads\": %d, \"date\": \"%s\"", ratio, threads, date);
+    std::snprintf(tail, sizeof tail, "\"ratio\": %.4f, \"threads\": %d, \"date\": \"%s\"", ratio, threads,
+                  date);
     std::string line = "{\"name\": " + bench_json_string(name) + ", " + numbers + ", \"peer_name\": " +
                        bench_json_string(peer_name) + ", \"unit\": " + bench_json_string(unit) + ", " + tail +
                        "}\n";

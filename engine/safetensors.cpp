@@ -83,11 +83,13 @@ static SafeTensorInfo parse_tensor_info(const std::string& path, const std::stri
     bool overflow = false;
     for (const json& dim : shape) {
         uint64_t size = read_unsigned(dim, path, where + "shape entry");
-        if (size != 0 && numel > UINT64_MAX / size) overflow = true;
+        // Shapes are int64 in the engine and their product is taken left to right: keep every partial
+        // product within int64, or a later zero would hide an overflow from the check below.
+        if (size > (uint64_t)INT64_MAX || (size != 0 && numel > (uint64_t)INT64_MAX / size)) overflow = true;
         numel *= size;
         info.shape.push_back((int64_t)size);
     }
-    if (overflow || numel > UINT64_MAX / spec->size) {
+    if (overflow || numel > (uint64_t)INT64_MAX / spec->size) {
         fail(path, where + "shape " + shape_str(info.shape) + " is too large to address");
     }
 
@@ -177,7 +179,7 @@ SafeTensorsFile safetensors_open(const std::string& path) {
     json root;
     try {
         root = json::parse(header, header + header_size);
-    } catch (const json::parse_error& error) {
+    } catch (const json::exception& error) {  // parse_error, and out_of_range for a number like 1e99999
         fail(path, std::string("header is not valid JSON (") + error.what() + ")");
     }
     if (!root.is_object()) fail(path, "header must be a JSON object (got " + std::string(root.type_name()) + ")");

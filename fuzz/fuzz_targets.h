@@ -107,8 +107,8 @@ inline std::vector<Tokenizer> fuzz_encode_tokenizers() {
         "caf\xC3\xA9 na\xC3\xAFve \xEF\xBC\xA1\xEF\xBC\xA2 \xE2\x91\xA0 \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E",
         "numbers 12345 and   spaces\ttabs", "the dog and the fox are friends; the end."};
     std::vector<Tokenizer> tokenizers;
-    tokenizers.push_back(make_tokenizer(train_unigram(corpus, 300), 0, "unigram (in-process)"));
-    tokenizers.push_back(make_tokenizer(train_bpe(corpus, 300), 0, "bpe (in-process)"));
+    tokenizers.push_back(make_tokenizer(train_unigram(corpus, 330), 0, "unigram (in-process)"));
+    tokenizers.push_back(make_tokenizer(train_bpe(corpus, 340), 0, "bpe (in-process)"));
     UnigramTrainerOptions plain;
     plain.nfkc = false;
     plain.byte_fallback = false;

@@ -82,6 +82,12 @@ int main(int argc, char** argv) {
         bpe_options.byte_fallback = false;
         write_seed(dir, "fuzz_model_proto", "unigram", serialize_model_proto(train_unigram(corpus, 40, unigram_options)));
         write_seed(dir, "fuzz_model_proto", "bpe", serialize_model_proto(train_bpe(corpus, 40, bpe_options)));
+        unigram_options.nfkc = false;  // small seeds without a charsmap, and the hand-made ones
+        bpe_options.nfkc = false;
+        write_seed(dir, "fuzz_model_proto", "unigram_identity", serialize_model_proto(train_unigram(corpus, 40, unigram_options)));
+        write_seed(dir, "fuzz_model_proto", "bpe_identity", serialize_model_proto(train_bpe(corpus, 40, bpe_options)));
+        write_seed(dir, "fuzz_model_proto", "tiny_unigram", serialize_model_proto(tiny_sentencepiece_model(false)));
+        write_seed(dir, "fuzz_model_proto", "tiny_bpe", serialize_model_proto(tiny_sentencepiece_model(true)));
         for (int t = 0; t < 5; t++) {
             write_seed(dir, "fuzz_encode", "text" + std::to_string(t),
                        std::string(1, char(t)) + "Definition: caf\xC3\xA9 <extra_id_0> \xE3\x80\x80 12\t\xFF  x\xE2\x96\x81y");

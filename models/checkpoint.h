@@ -10,7 +10,7 @@
 #include "models/weights.h"
 
 struct Checkpoint {
-    std::string where;         // the path, for messages
+    std::string where;  // the path, for messages
     ModelKind kind = ModelKind::T5;
     T5Config t5_config;        // when kind == T5
     LlamaConfig llama_config;  // when kind == Llama

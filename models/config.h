@@ -6,13 +6,13 @@
 
 // T5 v1.0 (t5-large), v1.1 and Flan-T5.
 struct T5Config {
-    int d_model = 512;           // C
-    int d_kv = 64;               // D (per head)
+    int d_model = 512;  // C
+    int d_kv = 64;      // D (per head)
     int d_ff = 2048;
-    int num_heads = 8;           // H
-    int num_layers = 6;          // encoder blocks
+    int num_heads = 8;   // H
+    int num_layers = 6;  // encoder blocks
     int num_decoder_layers = 6;
-    int vocab_size = 32128;      // V
+    int vocab_size = 32128;  // V
     int relative_attention_num_buckets = 32;
     int relative_attention_max_distance = 128;
     std::string dense_act_fn = "relu";  // "relu", "gelu_new" (tanh GELU) or "silu"
@@ -27,19 +27,19 @@ struct T5Config {
 
 // LLaMA / LLaMA-2.
 struct LlamaConfig {
-    int hidden_size = 4096;         // C
+    int hidden_size = 4096;  // C
     int intermediate_size = 11008;
-    int num_attention_heads = 32;   // H
-    int num_key_value_heads = 32;   // Hkv (grouped-query attention when < H)
+    int num_attention_heads = 32;  // H
+    int num_key_value_heads = 32;  // Hkv (grouped-query attention when < H)
     int num_hidden_layers = 32;
-    int vocab_size = 32000;         // V
+    int vocab_size = 32000;  // V
     float rms_norm_eps = 1e-6f;
     float rope_theta = 10000.0f;
     int max_position_embeddings = 2048;
     bool tie_word_embeddings = false;  // llama2.c checkpoints with a shared classifier
     int bos_token_id = 1;
     int eos_token_id = 2;
-    int pad_token_id = 0;           // HF configs often say null; 0 is what we pad with then
+    int pad_token_id = 0;  // HF configs often say null; 0 is what we pad with then
     int head_dim() const { return hidden_size / num_attention_heads; }
 };
 

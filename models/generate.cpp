@@ -42,13 +42,15 @@ struct GreedyState {
         return feed;
     }
     bool all_finished() const {
-        for (bool f : finished) if (!f) return false;
+        for (bool f : finished)
+            if (!f) return false;
         return true;
     }
 };
 
 static GreedyState greedy_state(int64_t B, int eos_id, int pad_id, const GenerateOptions& options) {
-    if (options.max_new_tokens < 0) fail("generate", "max_new_tokens must be >= 0 (got " + std::to_string(options.max_new_tokens) + ")");
+    if (options.max_new_tokens < 0)
+        fail("generate", "max_new_tokens must be >= 0 (got " + std::to_string(options.max_new_tokens) + ")");
     return GreedyState{std::vector<std::vector<int32_t>>((size_t)B), std::vector<bool>((size_t)B, false), eos_id,
                        pad_id, options.stop_at_eos};
 }
@@ -115,7 +117,8 @@ std::vector<std::vector<int32_t>> t5_generate(const T5Model& model, const Tensor
         if (options.use_cache) {
             logits = t5_decode_step(model, index_tensor({B, 1}, feed, device), encoded, cache, hook);
         } else {
-            logits = t5_decode(model, index_tensor({B, (int64_t)step + 1}, all_ids, device), encoded, hook, T5RunOptions{});
+            logits =
+                t5_decode(model, index_tensor({B, (int64_t)step + 1}, all_ids, device), encoded, hook, T5RunOptions{});
         }
         feed = state.record(argmax_last_position(logits));
         std::vector<int32_t> grown;
@@ -171,8 +174,8 @@ std::vector<std::vector<int32_t>> llama_generate(const LlamaModel& model, const 
             for (int64_t b = 0; b < B; b++) {
                 for (int64_t t = 0; t < length; t++) positions[b] += mask_values[b * length + t];
             }
-            logits = llama_forward(model, index_tensor({B, 1}, feed, device), m, index_tensor({B, 1}, positions, device),
-                                   hook, &cache, true);
+            logits = llama_forward(model, index_tensor({B, 1}, feed, device), m,
+                                   index_tensor({B, 1}, positions, device), hook, &cache, true);
         }
         feed = state.record(argmax_last_position(logits));
         // Append the new column: every row attends to its new token (HF extends the mask with ones).
@@ -181,7 +184,8 @@ std::vector<std::vector<int32_t>> llama_generate(const LlamaModel& model, const 
         for (int64_t b = 0; b < B; b++) {
             grown_ids.insert(grown_ids.end(), ids.begin() + b * length, ids.begin() + (b + 1) * length);
             grown_ids.push_back(feed[b]);
-            grown_mask.insert(grown_mask.end(), mask_values.begin() + b * length, mask_values.begin() + (b + 1) * length);
+            grown_mask.insert(grown_mask.end(), mask_values.begin() + b * length,
+                              mask_values.begin() + (b + 1) * length);
             grown_mask.push_back(1);
         }
         ids.swap(grown_ids);

@@ -67,8 +67,8 @@ Tensor llama_forward(const LlamaModel& model, const Tensor& ids, const Tensor& m
         }
     }
     Tensor key_mask = mask.defined() ? prepend_ones_to_mask(mask, P) : Tensor{};  // (B, past + Tq)
-    Tensor rope_pos = rope_positions(positions, B, T, past - (prefix_in_this_call ? 0 : P), P,
-                                     prefix_in_this_call, h.device());
+    Tensor rope_pos =
+        rope_positions(positions, B, T, past - (prefix_in_this_call ? 0 : P), P, prefix_in_this_call, h.device());
     int64_t Tq = h.dim(1);  // T, or P + T when the soft prompt enters now
     if (cache && cache->k.empty()) {
         cache->k.resize(model.layers.size());

@@ -10,22 +10,22 @@
 #include "models/pet_hook.h"
 
 struct LlamaLayer {
-    Tensor attn_norm;      // (C)
-    Tensor q;              // (H*D, C), rows in HF's rotate-half order
-    Tensor k, v;           // (Hkv*D, C)
-    Tensor o;              // (C, H*D)
-    Tensor ffn_norm;       // (C)
-    Tensor gate, up;       // (d_ff, C)
-    Tensor down;           // (C, d_ff)
+    Tensor attn_norm;  // (C)
+    Tensor q;          // (H*D, C), rows in HF's rotate-half order
+    Tensor k, v;       // (Hkv*D, C)
+    Tensor o;          // (C, H*D)
+    Tensor ffn_norm;   // (C)
+    Tensor gate, up;   // (d_ff, C)
+    Tensor down;       // (C, d_ff)
     int site_q = -1, site_v = -1;
 };
 
 struct LlamaModel {
     LlamaConfig config;
-    Tensor embed;          // (V, C)
+    Tensor embed;  // (V, C)
     std::vector<LlamaLayer> layers;
-    Tensor final_norm;     // (C)
-    Tensor lm_head;        // (V, C); undefined when tied (then `embed` is the head)
+    Tensor final_norm;  // (C)
+    Tensor lm_head;     // (V, C); undefined when tied (then `embed` is the head)
 };
 
 // Keys and values of the positions seen so far, per layer (B, T_seen, Hkv, D) after RoPE.

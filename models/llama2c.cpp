@@ -4,6 +4,7 @@
 // llama2.c's RoPE rotates adjacent pairs (2i, 2i+1) of a head; HF rotates (i, i + D/2) and permutes the
 // q/k rows to match. We convert q and k to HF's order here (a copy); everything else is a view into the
 // mapped file. Not here: v2 (int8) files, the tokenizer.bin format.
+#include <cstdint>
 #include <cstring>
 
 #include "engine/error.h"
@@ -57,7 +58,8 @@ void check_header(const Llama2cHeader& h, const std::string& where) {
     const char* names[] = {"dim", "hidden_dim", "n_layers", "n_heads", "n_kv_heads", "vocab_size", "seq_len"};
     for (int i = 0; i < 7; i++) {
         if (values[i] <= 0 || values[i] > (1 << 24)) {
-            fail(where, std::string("header field ") + names[i] + " is out of range (got " + std::to_string(values[i]) + ")");
+            fail(where,
+                 std::string("header field ") + names[i] + " is out of range (got " + std::to_string(values[i]) + ")");
         }
     }
     if (h.dim % h.n_heads != 0 || h.n_heads % h.n_kv_heads != 0 || (h.dim / h.n_heads) % 2 != 0) {
@@ -80,7 +82,8 @@ Checkpoint read_llama2c_checkpoint(const std::string& path) {
     int version = 0;
     if (magic == kMagic) {
         std::memcpy(&version, file->data + 4, 4);
-        if (version != 1) fail(path, "unsupported llama2.c version (expected 0 or 1, got " + std::to_string(version) + ")");
+        if (version != 1)
+            fail(path, "unsupported llama2.c version (expected 0 or 1, got " + std::to_string(version) + ")");
         if (file->size < 256) fail(path, "too short for a v1 header (expected 256 bytes)");
         std::memcpy(&h, file->data + 8, sizeof(h));
         shared_classifier = file->data[8 + sizeof(h)] != 0;
@@ -88,7 +91,8 @@ Checkpoint read_llama2c_checkpoint(const std::string& path) {
     } else {
         std::memcpy(&h, file->data, sizeof(h));
         shared_classifier = h.vocab_size > 0;  // v0 signals a separate classifier with a negative size
-        if (h.vocab_size < 0) h.vocab_size = -h.vocab_size;
+        // INT32_MIN has no positive counterpart; check_header refuses the 0 it becomes instead.
+        if (h.vocab_size < 0) h.vocab_size = h.vocab_size == INT32_MIN ? 0 : -h.vocab_size;
         payload_start = sizeof(h);
     }
     check_header(h, path);

@@ -35,8 +35,8 @@ static Tensor split_heads(const Tensor& x, int H) {
     return reshape(x, {x.dim(0), x.dim(1), H, x.dim(2) / H});
 }
 
-void t5_keys_values(const T5Model& model, const T5Attention& attn, const Tensor& kv, const PetHook* hook,
-                    Tensor* k, Tensor* v) {
+void t5_keys_values(const T5Model& model, const T5Attention& attn, const Tensor& kv, const PetHook* hook, Tensor* k,
+                    Tensor* v) {
     int H = model.config.num_heads;
     *k = split_heads(linear(kv, attn.k), H);
     *v = split_heads(adapted_projection(kv, attn.v, attn.site_v, hook), H);
@@ -151,4 +151,6 @@ Tensor t5_shift_right(const Tensor& labels, const T5Config& config) {
     return index_tensor({B, T}, shifted, labels.device());
 }
 
-Tensor t5_loss(const Tensor& logits, const Tensor& labels) { return cross_entropy(logits, labels); }
+Tensor t5_loss(const Tensor& logits, const Tensor& labels) {
+    return cross_entropy(logits, labels);
+}

@@ -10,8 +10,8 @@
 #include "models/pet_hook.h"
 
 struct T5Attention {
-    Tensor q, k, v;  // (H*D, C)
-    Tensor o;        // (C, H*D)
+    Tensor q, k, v;                // (H*D, C)
+    Tensor o;                      // (C, H*D)
     int site_q = -1, site_v = -1;  // PetHook sites of q and v
 };
 
@@ -22,7 +22,7 @@ struct T5FeedForward {
 };
 
 struct T5Block {
-    Tensor self_attn_norm;   // (C)
+    Tensor self_attn_norm;  // (C)
     T5Attention self_attn;
     Tensor cross_attn_norm;  // (C), decoder blocks only
     T5Attention cross_attn;  // decoder blocks only
@@ -32,10 +32,10 @@ struct T5Block {
 
 struct T5Model {
     T5Config config;
-    Tensor shared;                  // (V, C) token embedding of both stacks
-    Tensor lm_head;                 // (V, C); undefined when tied (then `shared` is the head)
-    Tensor encoder_relative_bias;   // (num_buckets, H), block 0's table, used by every encoder block
-    Tensor decoder_relative_bias;   // (num_buckets, H)
+    Tensor shared;                 // (V, C) token embedding of both stacks
+    Tensor lm_head;                // (V, C); undefined when tied (then `shared` is the head)
+    Tensor encoder_relative_bias;  // (num_buckets, H), block 0's table, used by every encoder block
+    Tensor decoder_relative_bias;  // (num_buckets, H)
     std::vector<T5Block> encoder, decoder;
     Tensor encoder_final_norm, decoder_final_norm;  // (C)
 };
@@ -55,8 +55,8 @@ std::vector<AdaptedSite> t5_adapted_sites(const T5Config& config);
 int t5_relative_position_bucket(int relative_position, bool bidirectional, int num_buckets, int max_distance);
 // table (num_buckets, H) -> bias (H, Tq, Tk) for queries at positions query_start .. query_start+Tq-1 and
 // keys at 0 .. Tk-1.
-Tensor t5_position_bias(const Tensor& table, const T5Config& config, bool bidirectional, int query_start,
-                        int Tq, int Tk);
+Tensor t5_position_bias(const Tensor& table, const T5Config& config, bool bidirectional, int query_start, int Tq,
+                        int Tk);
 
 // ---- forward -------------------------------------------------------------------------------------
 struct T5EncoderOutput {
@@ -88,8 +88,8 @@ Tensor t5_attention_core(const T5Model& model, const T5Attention& attn, const Te
                          const Tensor& v, const Tensor& pos_bias, const Tensor& key_mask, bool causal,
                          const PetHook* hook);
 // k and v (B, Tk, H, D) of `kv` (B, Tk, C); v carries the hook's delta.
-void t5_keys_values(const T5Model& model, const T5Attention& attn, const Tensor& kv, const PetHook* hook,
-                    Tensor* k, Tensor* v);
+void t5_keys_values(const T5Model& model, const T5Attention& attn, const Tensor& kv, const PetHook* hook, Tensor* k,
+                    Tensor* v);
 Tensor t5_feed_forward(const T5Model& model, const T5FeedForward& ffn, const Tensor& x, const T5RunOptions& options);
 // Final decoder hidden states (B, T, C) after the final norm -> logits (B, T, V), with the tied rescale.
 Tensor t5_logits(const T5Model& model, const Tensor& decoder_states);

@@ -23,14 +23,15 @@ int t5_relative_position_bucket(int relative_position, bool bidirectional, int n
     // HF computes this in float32 and truncates toward zero; the float32 log decides edge buckets, so the
     // order of operations (divide, log, divide by a double log cast to float, multiply) follows it.
     float ratio = (float)n / (float)max_exact;
-    float scaled = std::log(ratio) / (float)std::log((double)max_distance / max_exact) * (float)(num_buckets - max_exact);
+    float scaled =
+        std::log(ratio) / (float)std::log((double)max_distance / max_exact) * (float)(num_buckets - max_exact);
     int large = max_exact + (int)scaled;
     if (large > num_buckets - 1) large = num_buckets - 1;
     return bucket + large;
 }
 
-Tensor t5_position_bias(const Tensor& table, const T5Config& config, bool bidirectional, int query_start,
-                        int Tq, int Tk) {
+Tensor t5_position_bias(const Tensor& table, const T5Config& config, bool bidirectional, int query_start, int Tq,
+                        int Tk) {
     std::vector<int32_t> buckets((size_t)Tq * Tk);
     for (int q = 0; q < Tq; q++) {
         for (int k = 0; k < Tk; k++) {
@@ -41,5 +42,5 @@ Tensor t5_position_bias(const Tensor& table, const T5Config& config, bool bidire
     }
     Tensor ids = index_tensor({Tq, Tk}, buckets, table.device());
     Tensor bias = embedding(ids, table);  // (Tq, Tk, H)
-    return permute(bias, {2, 0, 1});     // (H, Tq, Tk)
+    return permute(bias, {2, 0, 1});      // (H, Tq, Tk)
 }

@@ -29,13 +29,16 @@ T5Model t5_from_weights(const T5Config& c, WeightLoad& load, WeightMap* extra_te
     T5Model m;
     m.config = c;
     int64_t V = c.vocab_size, C = c.d_model;
-    std::vector<std::string> embedding_names = {"shared.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"};
+    std::vector<std::string> embedding_names = {"shared.weight", "encoder.embed_tokens.weight",
+                                                "decoder.embed_tokens.weight"};
     if (c.tie_word_embeddings) embedding_names.push_back("lm_head.weight");  // one more alias when tied
     m.shared = take_aliased_weight(load, embedding_names, {V, C});
     if (!c.tie_word_embeddings) m.lm_head = take_weight(load, "lm_head.weight", {V, C});
     std::vector<int64_t> bias_shape = {c.relative_attention_num_buckets, c.num_heads};
-    m.encoder_relative_bias = take_weight(load, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", bias_shape);
-    m.decoder_relative_bias = take_weight(load, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", bias_shape);
+    m.encoder_relative_bias =
+        take_weight(load, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", bias_shape);
+    m.decoder_relative_bias =
+        take_weight(load, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", bias_shape);
 
     std::vector<AdaptedSite> sites = t5_adapted_sites(c);
     int site = 0;

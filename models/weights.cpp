@@ -55,7 +55,8 @@ static std::string join_names(const std::vector<std::string>& names) {
     return out;
 }
 
-void finish_weight_load(WeightLoad& load, const std::vector<std::string>& ignored_substrings, WeightMap* extra_tensors) {
+void finish_weight_load(WeightLoad& load, const std::vector<std::string>& ignored_substrings,
+                        WeightMap* extra_tensors) {
     std::vector<std::string> unexpected;
     for (auto& [name, tensor] : load.remaining) {
         if (is_pet_tensor_name(name)) {
@@ -69,7 +70,10 @@ void finish_weight_load(WeightLoad& load, const std::vector<std::string>& ignore
     load.remaining.clear();
     std::string problems;
     if (!load.missing.empty()) problems += "missing tensors: " + join_names(load.missing);
-    if (!load.wrong_shapes.empty()) problems += std::string(problems.empty() ? "" : "; ") + "wrongly shaped tensors: " + join_names(load.wrong_shapes);
-    if (!unexpected.empty()) problems += std::string(problems.empty() ? "" : "; ") + "unexpected tensors: " + join_names(unexpected);
+    if (!load.wrong_shapes.empty())
+        problems +=
+            std::string(problems.empty() ? "" : "; ") + "wrongly shaped tensors: " + join_names(load.wrong_shapes);
+    if (!unexpected.empty())
+        problems += std::string(problems.empty() ? "" : "; ") + "unexpected tensors: " + join_names(unexpected);
     if (!problems.empty()) fail(load.where, problems);
 }

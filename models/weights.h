@@ -13,7 +13,7 @@ using WeightMap = std::map<std::string, Tensor>;
 
 // What a loader is doing to one checkpoint: the tensors not taken yet and the problems found so far.
 struct WeightLoad {
-    std::string where;   // the checkpoint path, for messages
+    std::string where;  // the checkpoint path, for messages
     WeightMap remaining;
     std::vector<std::string> missing;
     std::vector<std::string> wrong_shapes;  // "name (expected (a, b), got (c, d))"

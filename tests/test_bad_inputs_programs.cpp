@@ -1,5 +1,5 @@
 // test_bad_inputs_programs.cpp — the catalogue of malformed inputs, programs' side: ./tokenize, ./generate and
-// ./train (built in the repo root, where the suite runs) are started on bad arguments and bad files. Each
+// ./train (built in the repo root, where the suite runs; or in $SAPT_PROGRAM_DIR) are started on bad arguments and bad files. Each
 // must exit non-zero without a crash or sanitizer report, say on stderr which file or argument is wrong and
 // why, and leave every file it was given, and the outputs of an earlier run, byte for byte as they were.
 #include <catch2/catch.hpp>
@@ -109,6 +109,9 @@ const std::vector<ProgramCase>& program_cases() {
              write_bytes(d + "/m.bin", bytes.substr(0, bytes.size() / 2));
              tiny_tokenizer(d);
          }},
+        {"generate with a tokenizer that has more ids than the model", "generate",
+         "--model tests/fixtures/models/t5_gated_untied_lora --tokenizer {dir}/t.model --prompt hi", "{dir}/t.model",
+         "does not belong to the model", tiny_tokenizer},
         {"generate with a broken tokenizer", "generate",
          "--model tests/fixtures/models/llama_gqa_lora --tokenizer {dir}/t.model --prompt hi",
          "{dir}/t.model", "truncated",
@@ -154,9 +157,15 @@ struct ProgramRun {
     std::string err;
 };
 
-// Runs ./<program> <args> from the repo root, at most 120 s, stdout and stderr to files beside `dir`.
+// Where the programs are: SAPT_PROGRAM_DIR (e.g. a sanitizer build's folder), else the repo root.
+std::string program_path(const std::string& program) {
+    const char* dir = std::getenv("SAPT_PROGRAM_DIR");
+    return std::string(dir && *dir ? dir : ".") + "/" + program;
+}
+
+// Runs the program with `args` from the repo root, at most 120 s, stdout and stderr to files beside `dir`.
 ProgramRun run_program(const std::string& program, const std::string& args, const std::string& dir) {
-    const std::string command = "timeout 120 ./" + program + " " + args + " > " + dir + ".stdout 2> " + dir + ".stderr";
+    const std::string command = "timeout 120 " + program_path(program) + " " + args + " > " + dir + ".stdout 2> " + dir + ".stderr";
     const int status = std::system(command.c_str());
     ProgramRun run;
     run.exited = status != -1 && WIFEXITED(status);
@@ -174,8 +183,8 @@ TEST_CASE("The programs refuse every bad argument and file of the catalogue clea
     int index = 0;
     for (const ProgramCase& c : cases) {
         SECTION(c.name) {
-            if (!std::filesystem::exists(std::string("./") + c.program)) {
-                WARN("SKIPPED: ./" << c.program << " is not built (run make first)");
+            if (!std::filesystem::exists(program_path(c.program))) {
+                WARN("SKIPPED: " << program_path(c.program) << " is not built (run make first)");
                 return;
             }
             const std::string dir = bad_inputs_dir("program_" + std::to_string(index));
@@ -185,7 +194,7 @@ TEST_CASE("The programs refuse every bad argument and file of the catalogue clea
             write_bytes(dir + "/out/report.md", "# an earlier report\n");
             const auto before = snapshot_files(dir);
             const ProgramRun run = run_program(c.program, with_dir(c.args, dir), dir);
-            INFO("case: " << c.name << "\ncommand: ./" << c.program << " " << with_dir(c.args, dir) << "\nstderr: " << run.err);
+            INFO("case: " << c.name << "\ncommand: " << program_path(c.program) << " " << with_dir(c.args, dir) << "\nstderr: " << run.err);
             CHECK(run.exited);
             CHECK(run.exit_code != 0);
             CHECK(run.exit_code < 124);  // not timeout(1)'s 124, nor a shell's 128 + signal

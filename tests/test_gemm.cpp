@@ -215,7 +215,8 @@ TEST_CASE("cpu_gemm_batched runs each product, with stride 0 sharing an operand"
                 cpu_gemm_batched(trans_a, trans_b, s.M, s.N, s.K, alpha, A_all.data(), As[0].ld, stride_a,
                                  B_all.data(), Bs[0].ld, stride_b, beta, C.data(), ldc, stride_c, batch);
                 for (int b = 0; b < batch; ++b) {
-                    std::vector<float> C_old_b(C_old.begin() + b * stride_c, C_old.begin() + (b + 1) * stride_c);
+                    auto item_begin = C_old.begin() + b * stride_c;
+                    std::vector<float> C_old_b(item_begin, item_begin + stride_c);
                     std::vector<float> C_b(C.begin() + b * stride_c, C.begin() + (b + 1) * stride_c);
                     std::vector<double> expected = reference_gemm(As[b], Bs[b], alpha, beta, C_old_b, ldc);
                     INFO("batch item " << b << " shared=" << shared << " trans_a=" << trans_a

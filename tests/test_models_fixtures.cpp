@@ -33,7 +33,8 @@ std::unique_ptr<FixtureCase> open_case(const std::string& name) {
     c->io = safetensors_open(dir + "/io.safetensors");
     nlohmann::json config = nlohmann::json::parse(read_file(dir + "/config.json"));
     float scaling = config["sapt"]["lora_scaling"].get<float>();
-    c->lora = make_official_lora_hook(model_adapted_sites(c->model), c->extras, c->io.get("selection_weights"), scaling);
+    c->lora =
+        make_official_lora_hook(model_adapted_sites(c->model), c->extras, c->io.get("selection_weights"), scaling);
     // The current task's LoRA is what training updates: it must get gradients.
     for (auto& per_site : c->lora->lora_a) per_site[0].data->requires_grad = true;
     for (auto& per_site : c->lora->lora_b) per_site[0].data->requires_grad = true;
@@ -179,7 +180,8 @@ void run_llama_case(const std::string& name) {
     stopping.config.eos_token_id = expected[2];
     GenerateOptions options;
     options.max_new_tokens = 8;
-    CHECK(llama_generate(stopping, prompt, prompt_mask, &c->lora->hook, options) == cut_at_eos(expected, 2, expected[2]));
+    CHECK(llama_generate(stopping, prompt, prompt_mask, &c->lora->hook, options) ==
+          cut_at_eos(expected, 2, expected[2]));
     report(*c, name);
 }
 

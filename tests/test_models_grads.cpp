@@ -103,7 +103,8 @@ void run_full_case(const std::string& name) {
         checked++;
     }
     CHECK(checked == (int)(io.names().size() - 5));  // every grad.* of the fixture was compared
-    WARN(name << " (whole backbone trainable): logits max rel err " << logits_err << ", gradients max rel err " << worst);
+    WARN(name << " (whole backbone trainable): logits max rel err " << logits_err << ", gradients max rel err "
+              << worst);
 }
 
 }  // namespace

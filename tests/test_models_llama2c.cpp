@@ -86,7 +86,8 @@ TEST_CASE("stories260K: first logits and the 256-token greedy story match llama2
     GenerateOptions options;
     options.max_new_tokens = 256;
     options.stop_at_eos = false;  // run.c stops only at BOS, which this story never produces
-    std::vector<int32_t> produced = flatten(llama_generate(m, tensor_from_i32({1, 1}, {1}), ones_mask(1, 1), nullptr, options));
+    std::vector<int32_t> produced =
+        flatten(llama_generate(m, tensor_from_i32({1, 1}, {1}), ones_mask(1, 1), nullptr, options));
     std::vector<int32_t> expected(tokens.begin() + 1, tokens.end());
     CHECK(produced == expected);
 
@@ -137,7 +138,8 @@ TEST_CASE("LLaMA greedy decoding with the KV cache equals full recomputation on 
     CHECK(cached == recomputed);
     // The padded row continues the same story as an unpadded prompt [1, 403].
     options.use_cache = true;
-    std::vector<int32_t> alone = flatten(llama_generate(model.llama, tensor_from_i32({1, 2}, {1, 403}), ones_mask(1, 2), nullptr, options));
+    std::vector<int32_t> alone =
+        flatten(llama_generate(model.llama, tensor_from_i32({1, 2}, {1, 403}), ones_mask(1, 2), nullptr, options));
     CHECK(std::vector<int32_t>(cached.begin(), cached.begin() + 40) == alone);
 }
 

@@ -45,7 +45,8 @@ std::string mapping_of(const void* address) {
         std::string range, perms, offset, dev, inode, path;
         in >> range >> perms >> offset >> dev >> inode >> path;
         size_t dash = range.find('-');
-        uintptr_t lo = std::stoull(range.substr(0, dash), nullptr, 16), hi = std::stoull(range.substr(dash + 1), nullptr, 16);
+        uintptr_t lo = std::stoull(range.substr(0, dash), nullptr, 16),
+                  hi = std::stoull(range.substr(dash + 1), nullptr, 16);
         if (a >= lo && a < hi) return path;
     }
     return "";
@@ -61,7 +62,8 @@ TEST_CASE("Weights that need no conversion are views into the memory-mapped chec
     }
     // Training the backbone works on private copies, never on the mapping.
     set_backbone_trainable(model, true);
-    for (NamedWeight& w : model_weights(model)) CHECK(mapping_of(w.tensor->raw()).find("model.safetensors") == std::string::npos);
+    for (NamedWeight& w : model_weights(model))
+        CHECK(mapping_of(w.tensor->raw()).find("model.safetensors") == std::string::npos);
 }
 
 TEST_CASE("A sharded checkpoint with model.safetensors.index.json loads the same model", "[models]") {
@@ -131,8 +133,8 @@ TEST_CASE("An F16 checkpoint is converted to F32 on load and runs close to the F
         }
         std::string shape;
         for (int64_t d : tensor.shape()) shape += (shape.empty() ? "" : ",") + std::to_string(d);
-        header += std::string(header.size() > 1 ? "," : "") + "\"" + name + "\":{\"dtype\":\"F16\",\"shape\":[" + shape +
-                  "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
+        header += std::string(header.size() > 1 ? "," : "") + "\"" + name + "\":{\"dtype\":\"F16\",\"shape\":[" +
+                  shape + "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(data.size()) + "]}";
     }
     header += "}";
     header.append((8 - header.size() % 8) % 8, ' ');
@@ -172,18 +174,21 @@ TEST_CASE("Missing, unexpected and misshaped tensors are all named in one error"
 }
 
 TEST_CASE("Unsupported or incomplete configs are refused with the field named", "[models]") {
-    std::string t5 = "{\"model_type\":\"t5\",\"d_model\":8,\"d_kv\":2,\"d_ff\":16,\"num_heads\":4,\"num_layers\":1,"
-                     "\"vocab_size\":10,\"feed_forward_proj\":\"gelu\"}";
+    std::string t5 =
+        "{\"model_type\":\"t5\",\"d_model\":8,\"d_kv\":2,\"d_ff\":16,\"num_heads\":4,\"num_layers\":1,"
+        "\"vocab_size\":10,\"feed_forward_proj\":\"gelu\"}";
     CHECK_THROWS_WITH(t5_config_from_json(t5, "config.json"), Catch::Contains("unsupported feed_forward_proj"));
     T5Config gated = t5_config_from_json(
         "{\"d_model\":8,\"d_kv\":2,\"d_ff\":16,\"num_heads\":4,\"num_layers\":1,\"vocab_size\":10,"
-        "\"feed_forward_proj\":\"gated-gelu\",\"tie_word_embeddings\":false}", "config.json");
+        "\"feed_forward_proj\":\"gated-gelu\",\"tie_word_embeddings\":false}",
+        "config.json");
     CHECK(gated.is_gated_act);
     CHECK(gated.dense_act_fn == "gelu_new");  // HF: gated-gelu means the tanh approximation
     CHECK(gated.num_decoder_layers == 1);     // defaults to num_layers
     CHECK_THROWS_WITH(llama_config_from_json("{\"model_type\":\"llama\",\"hidden_size\":8}", "config.json"),
                       Catch::Contains("missing field \"intermediate_size\""));
-    CHECK_THROWS_WITH(config_model_kind("{\"model_type\":\"bert\"}", "config.json"), Catch::Contains("unsupported model_type"));
+    CHECK_THROWS_WITH(config_model_kind("{\"model_type\":\"bert\"}", "config.json"),
+                      Catch::Contains("unsupported model_type"));
     CHECK_THROWS_WITH(load_pretrained_model("/nonexistent/model"), Catch::Contains("no such file or directory"));
 }
 
@@ -196,7 +201,7 @@ TEST_CASE("A soft prompt from the hook is prepended and attended to", "[models]"
     Tensor prompt = tensor_from({2, 3, 16}, std::vector<float>(96, 0.5f));
     hook.prompt_prefix = [&](const Tensor&) { return prompt; };
     Tensor prefixed = llama_forward(model.llama, ids, mask, Tensor{}, &hook, nullptr, false);
-    CHECK(prefixed.shape() == plain.shape());  // logits only for the token positions
+    CHECK(prefixed.shape() == plain.shape());    // logits only for the token positions
     CHECK(max_rel_err(prefixed, plain) > 1e-3);  // the prompt changes what the tokens see
 
     // Greedy decoding with the prompt in the cache equals recomputing it every step.

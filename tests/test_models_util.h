@@ -58,8 +58,8 @@ struct OfficialLoraHook {
 };
 
 inline std::unique_ptr<OfficialLoraHook> make_official_lora_hook(const std::vector<AdaptedSite>& sites,
-                                                                  const WeightMap& extras, const Tensor& selection_weights,
-                                                                  float scaling) {
+                                                                 const WeightMap& extras,
+                                                                 const Tensor& selection_weights, float scaling) {
     auto h = std::make_unique<OfficialLoraHook>();
     h->sites = sites;
     h->scaling = scaling;
@@ -73,8 +73,9 @@ inline std::unique_ptr<OfficialLoraHook> make_official_lora_hook(const std::vect
     for (const AdaptedSite& site : sites) {
         std::vector<Tensor> a, b;
         for (int64_t k = 0; k < K; k++) {
-            std::string base = k == 0 ? site.module + ".lora_" + site.projection
-                                      : site.module + ".previous_lora_weights_" + site.projection + "." + std::to_string(k - 1);
+            std::string base =
+                k == 0 ? site.module + ".lora_" + site.projection
+                       : site.module + ".previous_lora_weights_" + site.projection + "." + std::to_string(k - 1);
             INFO("LoRA tensors of " << base);
             REQUIRE(extras.count(base + ".lora_A"));
             REQUIRE(extras.count(base + ".lora_B"));

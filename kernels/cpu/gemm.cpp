@@ -203,8 +203,8 @@ bool is_thin(const GemmProblem& p) { return p.M <= 4 || p.N <= 4 || p.K <= 4; }
 
 // C[ic : ic+mc, jc : jc+nc] = alpha (packed A block x packed B block) + beta C: the register tiles one by
 // one, B micro-panel in the outer loop so that it stays in L1 while the A micro-panels stream past it.
-void multiply_packed_blocks(const GemmProblem& p, const float* packed_a, const float* packed_b, int ic, int mc,
-                            int jc, int nc, int kc, float beta) {
+void multiply_packed_blocks(const GemmProblem& p, const float* packed_a, const float* packed_b, int ic,
+                            int mc, int jc, int nc, int kc, float beta) {
     for (int jr = 0; jr < nc; jr += kGemmNR) {
         const float* b_panel = packed_b + (size_t)(jr / kGemmNR) * kc * kGemmNR;
         for (int ir = 0; ir < mc; ir += kGemmMR) {

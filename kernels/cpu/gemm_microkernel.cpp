@@ -102,22 +102,33 @@ static void pack_rows_as_columns(float* dst, int width, const float* src_f32, co
 }
 
 // The other case of both packers: source row k (at src + k * ld) holds `n_values` consecutive values
-// along the panels' width, so each one is cut into width-long pieces, one per panel. Walking k in the
-// outer loop reads every source row once, front to back, rather than a few bytes of it per panel.
+// along the panels' width, so each one is cut into width-long pieces, one per panel. Rows are taken 16
+// at a time: those 16 rows stay in L1 while every panel gets its 16 steps, written contiguously.
 static void pack_rows_across_panels(float* dst, int width, const float* src_f32, const bf16* src_bf16,
                                     size_t ld, int n_values, int depth) {
     int n_panels = (n_values + width - 1) / width;
-    for (int k = 0; k < depth; ++k) {
+    for (int k0 = 0; k0 < depth; k0 += 16) {
+        int k1 = depth - k0 < 16 ? depth : k0 + 16;
         for (int p = 0; p < n_panels; ++p) {
-            float* out = dst + ((size_t)p * depth + k) * width;
-            size_t in = k * ld + (size_t)p * width;
             int live = n_values - p * width < width ? n_values - p * width : width;
-            if (src_f32) {
-                std::memcpy(out, src_f32 + in, live * sizeof(float));
-            } else {
-                for (int c = 0; c < live; ++c) out[c] = bf16_bits_to_f32(src_bf16[in + c]);
+            for (int k = k0; k < k1; ++k) {
+                float* out = dst + ((size_t)p * depth + k) * width;
+                size_t in = k * ld + (size_t)p * width;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+                // Pieces are 14 or 32 floats: one or two masked moves, zero padding included.
+                for (int c0 = 0; c0 < width; c0 += 16) {
+                    int stored = width - c0 < 16 ? width - c0 : 16;
+                    __m512 piece = _mm512_setzero_ps();
+                    if (c0 < live) piece = load_row_chunk(src_f32, src_bf16, in + c0, live - c0);
+                    _mm512_mask_storeu_ps(out + c0, (__mmask16)((1u << stored) - 1), piece);
+                }
+#else
+                for (int c = 0; c < live; ++c) {
+                    out[c] = src_f32 ? src_f32[in + c] : bf16_bits_to_f32(src_bf16[in + c]);
+                }
+                for (int c = live; c < width; ++c) out[c] = 0.0f;
+#endif
             }
-            for (int c = live; c < width; ++c) out[c] = 0.0f;
         }
     }
 }
@@ -132,7 +143,8 @@ void gemm_pack_a(float* packed, const float* A, int lda, bool trans_a, int i0, i
     for (int panel_row = 0; panel_row < rows; panel_row += kGemmMR) {
         int live = rows - panel_row < kGemmMR ? rows - panel_row : kGemmMR;
         float* panel = packed + (size_t)(panel_row / kGemmMR) * depth * kGemmMR;
-        pack_rows_as_columns(panel, kGemmMR, A + (size_t)(i0 + panel_row) * lda + k0, nullptr, lda, live, depth);
+        const float* rows_src = A + (size_t)(i0 + panel_row) * lda + k0;
+        pack_rows_as_columns(panel, kGemmMR, rows_src, nullptr, lda, live, depth);
     }
 }
 
@@ -151,8 +163,8 @@ void gemm_pack_b(float* packed, const float* B_f32, const bf16* B_bf16, int ldb,
         int live = cols - panel_col < kGemmNR ? cols - panel_col : kGemmNR;
         float* panel = packed + (size_t)(panel_col / kGemmNR) * depth * kGemmNR;
         size_t offset = (size_t)(j0 + panel_col) * ldb + k0;
-        pack_rows_as_columns(panel, kGemmNR, B_f32 ? B_f32 + offset : nullptr, B_f32 ? nullptr : B_bf16 + offset,
-                             ldb, live, depth);
+        pack_rows_as_columns(panel, kGemmNR, B_f32 ? B_f32 + offset : nullptr,
+                             B_f32 ? nullptr : B_bf16 + offset, ldb, live, depth);
     }
 }
 

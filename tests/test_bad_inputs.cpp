@@ -323,6 +323,7 @@ TEST_CASE("Every malformed input of the catalogue is refused with the file and t
             CHECK(message.find(dir + (std::string(c.file).empty() ? "" : "/" + std::string(c.file))) != std::string::npos);
             CHECK(message.find(c.problem) != std::string::npos);
             CHECK(snapshot_files(dir) == before);  // no input rewritten, no temporary file left behind
+            std::filesystem::remove_all(dir);
         }
         index++;
     }
@@ -345,6 +346,7 @@ TEST_CASE("A Long_Sequence output missing from labels.json is kept, and a note n
     }
     CHECK(outside_notes == dir + "/Long_Sequence/t/test.json: 2 of 3 instances have an output that is not in labels.json "
                                  "(first: instance 1, output \"maybe\"); kept as references\n");
+    std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("Text that is not UTF-8 is no error for the tokenizer: each bad byte encodes as U+FFFD would",

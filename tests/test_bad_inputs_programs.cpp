@@ -204,6 +204,9 @@ TEST_CASE("The programs refuse every bad argument and file of the catalogue clea
             CHECK(run.err.find(with_dir(c.named, dir)) != std::string::npos);
             CHECK(run.err.find(c.problem) != std::string::npos);
             CHECK(snapshot_files(dir) == before);
+            std::filesystem::remove_all(dir);
+            std::filesystem::remove(dir + ".stdout");
+            std::filesystem::remove(dir + ".stderr");
         }
         index++;
     }

@@ -227,7 +227,7 @@ static int run(Args args) {
     o.batching.max_source_length = (int)get_int(args, "max-source-len", 512, 2);
     o.batching.max_target_length = (int)get_int(args, "max-target-len", 50, 1);
     if (compat) o.batching.cut = model.kind == ModelKind::T5 ? PromptCut::official_t5 : PromptCut::official_llama;
-    o.train.epochs = (int)get_int(args, "epochs", builtin ? 4 : 1, 1);
+    o.train.epochs = (int)get_int(args, "epochs", builtin ? 10 : 1, 1);
     o.train.max_steps = get_int(args, "max-steps", 0, 0);
     o.train.lr = get_float(args, "lr", builtin ? 3e-3f : 3e-4f);
     o.train.batch_size = (int)get_int(args, "batch-size", builtin ? 16 : 8, 1);
@@ -239,7 +239,7 @@ static int run(Args args) {
     o.eval.max_new_tokens = builtin ? 8 : 50;
     o.eval.compat_official = compat;
     o.generator.train.lr = builtin ? 5e-3f : 1e-3f;
-    o.generator.train.max_steps = get_int(args, "generator-steps", builtin ? 150 : 5000, 1);
+    o.generator.train.max_steps = get_int(args, "generator-steps", builtin ? 300 : 5000, 1);
     o.generator.train.batch_size = 16;
     o.generator.max_new_tokens = builtin ? 96 : 512;
     if (builtin) {  // a tiny generator samples better from a narrower, unpenalised distribution

@@ -5,8 +5,7 @@
 
 #include "engine/error.h"
 
-PromptTokenizer prompt_tokenizer(const Tokenizer& tokenizer, const BatchingOptions& options) {
-    (void)options;
+PromptTokenizer prompt_tokenizer(const Tokenizer& tokenizer) {
     PromptTokenizer p;
     p.encode = [&tokenizer](const std::string& text) { return encode(tokenizer, text); };
     p.decode = [&tokenizer](const std::vector<int>& ids) { return decode(tokenizer, ids); };
@@ -22,7 +21,7 @@ EncodedExample encode_example(const Instance& instance, const Tokenizer& tokeniz
     }
     EncodedExample ex;
     std::vector<int> prompt = encode_prompt(instance.prompt, instance.input, options.max_source_length,
-                                            prompt_tokenizer(tokenizer, options), options.cut);
+                                            prompt_tokenizer(tokenizer), options.cut);
     if (options.model_kind == ModelKind::T5) {
         ex.prompt = prompt;
         ex.prompt.push_back(options.eos_id);
@@ -113,12 +112,14 @@ Batch make_batch(const std::vector<EncodedExample>& examples, const std::vector<
         batch.tokens += (int64_t)label.size();
     }
     pad_rows(full, options.pad_id, true, &batch.input_ids, &batch.mask);
+    // Left padding puts every answer at the end of its row: the last label.size() columns.
     const int64_t B = batch.input_ids.dim(0), T = batch.input_ids.dim(1);
     batch.labels = tensor_empty({B, T}, DType::I32);
+    const int32_t* ids = batch.input_ids.i32();
     int32_t* l = batch.labels.i32();
     for (int64_t b = 0; b < B; b++) {
         const int64_t answer_start = T - (int64_t)examples[(size_t)rows[(size_t)b]].label.size();
-        for (int64_t t = 0; t < T; t++) l[b * T + t] = t >= answer_start ? full[(size_t)b][(size_t)(t - (T - (int64_t)full[(size_t)b].size()))] : -100;
+        for (int64_t t = 0; t < T; t++) l[b * T + t] = t >= answer_start ? ids[b * T + t] : -100;
     }
     return batch;
 }

@@ -42,7 +42,7 @@ struct Batch {
 };
 
 // The tokenizer callbacks data/templates.h wants, for `tokenizer`.
-PromptTokenizer prompt_tokenizer(const Tokenizer& tokenizer, const BatchingOptions& options);
+PromptTokenizer prompt_tokenizer(const Tokenizer& tokenizer);
 
 EncodedExample encode_example(const Instance& instance, const Tokenizer& tokenizer, const BatchingOptions& options);
 std::vector<EncodedExample> encode_examples(const std::vector<Instance>& instances, const Tokenizer& tokenizer,

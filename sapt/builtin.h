@@ -24,7 +24,7 @@ struct BuiltinOptions {
     int d_kv = 16;
     int d_ff = 256;
     // pretraining
-    int pretrain_steps = 600;
+    int pretrain_steps = 1500;
     int pretrain_batch = 32;
     float pretrain_lr = 2e-3f;
 };

@@ -144,8 +144,10 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
             state.targets.push_back(record_selection(model, state, tokenizer, holdout, options));
         }
         if (method.reflection && t + 1 < T) {  // the last task's pseudo samples would never be replayed
+            GeneratorOptions generator_options = options.generator;
+            generator_options.train.log_path = train_options.log_path;
             loop.pseudo[(size_t)t] = options.pseudo_dir.empty()
-                ? generate_pseudo_samples(model, tokenizer, task, options.batching, options.generator,
+                ? generate_pseudo_samples(model, tokenizer, task, options.batching, generator_options,
                                           options.seed + kGeneratorStream + (uint64_t)t)
                 : load_pseudo_samples(options.pseudo_dir, task.benchmark, task.name, options.sapt.compat_official);
         }

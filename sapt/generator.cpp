@@ -145,7 +145,9 @@ std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenize
     position.data_rng = rng_make(seed, 2);
     BatchingOptions generator_batching = batching;
     generator_batching.max_target_length = options.max_target_length;
-    train_task(model, generator, examples, {}, generator_batching, options.train, optimizer, position);
+    TrainOptions train = options.train;
+    train.label = "generator " + task.name;
+    train_task(model, generator, examples, {}, generator_batching, train, optimizer, position);
 
     generator.training = false;  // no selection weights to arm: the one LoRA has weight 1
     const PetHook hook = sapt_hook(generator);

@@ -91,8 +91,11 @@ static nlohmann::json number_or_null(double v) { return std::isnan(v) ? nlohmann
 
 void write_report(const std::string& dir, const RunReport& report) {
     const size_t T = report.tasks.size();
-    std::vector<std::string> labels;
-    for (size_t i = 0; i < T; i++) labels.push_back("T" + std::to_string(i + 1) + " " + report.tasks[i]);
+    std::vector<std::string> labels, short_labels;  // columns are narrow: "T3" there, "T3 first_word" on rows
+    for (size_t i = 0; i < T; i++) {
+        short_labels.push_back("T" + std::to_string(i + 1));
+        labels.push_back(short_labels.back() + " " + report.tasks[i]);
+    }
 
     std::string md = "# " + report.title + "\n\n";
     md += "Tasks in order: ";
@@ -114,9 +117,10 @@ void write_report(const std::string& dir, const RunReport& report) {
     for (const MethodRun& run : report.runs) {
         md += "```\n" + format_method_table(report, run) + "```\n\n";
         write_heatmap_png(dir + "/accuracy_" + run.method + ".png",
-                          Heatmap{run.method + ": a[j][i] after task j (rows) on task i (columns)", labels, labels,
+                          Heatmap{run.method + ": score on task i after task j", labels, short_labels,
                                   run.result.matrix, 0, 100});
-        md += "![" + run.method + " accuracy](accuracy_" + run.method + ".png)\n\n";
+        md += "![" + run.method + " accuracy](accuracy_" + run.method + ".png)\n\n(rows: after training task j; "
+              "columns: score on task i)\n\n";
         const auto weights = final_weights(run.result, T);
         bool has_weights = false;  // methods without selection record none
         if (!run.result.weights.empty()) {
@@ -124,9 +128,10 @@ void write_report(const std::string& dir, const RunReport& report) {
         }
         if (has_weights) {
             write_heatmap_png(dir + "/selection_" + run.method + ".png",
-                              Heatmap{run.method + ": mean selection weight of task i's inputs (rows) per block",
-                                      labels, labels, weights, 0, 1});
-            md += "![" + run.method + " selection weights](selection_" + run.method + ".png)\n\n";
+                              Heatmap{run.method + ": selection weight per block", labels, short_labels, weights,
+                                      0, 1});
+            md += "![" + run.method + " selection weights](selection_" + run.method + ".png)\n\n(after the last "
+                  "task; rows: the test inputs of task i; columns: the PET block of task k; each row sums to 1)\n\n";
         }
         js["methods"][run.method] = {{"matrix", nullable(run.result.matrix)},
                                      {"selection_weights", nullable(weights)},

@@ -86,6 +86,7 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
     int64_t tokens_seen = 0;
     double ce_sum = 0, kl_sum = 0;
     int in_step = 0;  // micro-batches accumulated into the coming optimizer step
+    const int64_t first_step = position.step;  // > 0 after a resume: the ETA counts this call's steps only
     adamw_zero_grad(optimizer);
     while (!position.finished && position.step < total_steps) {
         if (position.order.empty()) position.order = epoch_order((int)examples.size(), position.data_rng, true);
@@ -146,11 +147,11 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
 
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const double tokens_per_s = elapsed > 0 ? tokens_seen / elapsed : 0;
-        const int64_t done_here = position.step;  // includes steps before a resume: the ETA is an estimate
+        const int64_t done_here = position.step - first_step;
         if (show_bar) {
             std::fprintf(stderr, "\r%s step %lld/%lld loss %.4f kl %.4f %.0f tok/s ETA %s   ", options.label.c_str(),
                          (long long)position.step, (long long)total_steps, result.last_loss, result.last_kl,
-                         tokens_per_s, format_seconds(elapsed / std::max<int64_t>(1, done_here) * (total_steps - done_here)).c_str());
+                         tokens_per_s, format_seconds(elapsed / std::max<int64_t>(1, done_here) * (total_steps - position.step)).c_str());
             std::fflush(stderr);
         }
         nlohmann::json line = {{"event", "train_step"}, {"task", options.label}, {"step", position.step},

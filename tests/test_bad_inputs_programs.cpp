@@ -127,6 +127,8 @@ const std::vector<ProgramCase>& program_cases() {
         {"train --compat other than official", "train", "--compat unofficial --out {dir}/out", "--compat", "expected 'official'", nothing},
         {"train --resume of a folder without args.json", "train", "--resume {dir}/elsewhere", "{dir}/elsewhere/args.json",
          "no saved arguments", [](auto& d) { std::filesystem::create_directories(d + "/elsewhere"); }},
+        {"train --resume of a folder whose args.json is corrupt", "train", "--resume {dir}/elsewhere", "{dir}/elsewhere/args.json",
+         "not valid JSON", [](auto& d) { write_bytes(d + "/elsewhere/args.json", "{\"order\": \"o1\", \"epochs\": "); }},
         {"train with a missing model", "train", "--data {dir}/data --order o1 --model {dir}/nope --tokenizer {dir}/t.model --out {dir}/out",
          "{dir}/nope", "no such file or directory", [](auto& d) { data_root(d, kGoodSplit); }},
         {"train with data lacking orders.json", "train", "--data {dir}/data --order o1 --model tests/fixtures/models/t5_gated_untied_lora"

@@ -30,12 +30,15 @@ inline bool da_step(const DoubleArray& trie, size_t& node, uint8_t byte) {
     return true;
 }
 
-// The value of the key that ends at `node`, or -1 when no key ends there.
+// The value of the key that ends at `node`, or -1 when no key ends there. A value unit carries bit 31;
+// a trie read from a file may point at another kind of unit, which must not be taken for a value
+// (parse_charsmap validates exactly the units with bit 31).
 inline int da_value_at(const DoubleArray& trie, size_t node) {
     const uint32_t unit = trie.units[node];
     if (!da_has_leaf(unit)) return -1;
     const size_t leaf = node ^ da_offset(unit);
-    return leaf < trie.units.size() ? int(trie.units[leaf] & 0x7fffffffu) : -1;
+    if (leaf >= trie.units.size() || !(trie.units[leaf] & 0x80000000u)) return -1;
+    return int(trie.units[leaf] & 0x7fffffffu);
 }
 
 // Longest key that is a prefix of [text, text + size): returns its value and sets `length`,

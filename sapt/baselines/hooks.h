@@ -16,7 +16,7 @@
 
 // The settings of every baseline, with the defaults of the papers' released scripts where one exists.
 struct BaselineOptions {
-    float replay_fraction = 0.02f;   // Replay: memory per task, SAPT's pseudo-sample budget (generator.h)
+    float replay_fraction = 0.02f;   // Replay: memory per task; the loop sets SAPT's pseudo-sample fraction
     float ewc_lambda = 1000.0f;      // EWC: penalty weight (lambda / 2 sum F (theta - theta*)^2)
     int ewc_fisher_samples = 64;     // EWC: training examples the diagonal Fisher is estimated on
     float lwf_lambda = 1.0f;         // LwF: weight of the distillation term
@@ -25,6 +25,8 @@ struct BaselineOptions {
     int l2p_prompt_length = 5;       // L2P: L tokens per prompt (L2P's default)
     int l2p_top_n = 5;               // L2P: N prompts chosen per example (L2P's default)
     float l2p_match_lambda = 0.1f;   // L2P: weight of the key-query matching term (l2p-pytorch's default)
+    float prompt_lr = 0.3f;          // L2P's learning rate: prompt tuning needs a far larger one than LoRA
+                                     // (Lester et al., EMNLP 2021, train prompts with 0.3)
     float olora_lambda1 = 0.5f;      // O-LoRA: orthogonality weight (O-LoRA's released scripts)
     float olora_lambda2 = 0.0f;      // O-LoRA: weight of the L2 term on the new LoRA (released scripts: 0)
     uint64_t seed = 42;              // memory draws (Replay), pool initialisation (L2P)
@@ -38,6 +40,8 @@ struct BatchLoss {
 };
 
 struct MethodHooks {
+    // > 0: the learning rate of this method's tensors instead of --lr (L2P's prompts).
+    float learning_rate = 0;
     // Replaces sapt_trainable_parameters(state) (L2P: the prompt pool; SeqFT: every backbone weight).
     std::function<std::vector<Tensor>()> trainable;
     // Replaces sapt_hook(state) (L2P: the pool's prefix; SeqFT: no hook).

@@ -153,6 +153,7 @@ Tensor l2p_matching_loss(const PromptPool& pool) {
 
 MethodHooks l2p_hooks(const Model& model, const SaptState& state, const BaselineOptions& options) {
     MethodHooks hooks;
+    hooks.learning_rate = options.prompt_lr;
     Rng rng = rng_make(options.seed, 6000);
     auto pool = std::make_shared<PromptPool>(prompt_pool_create(state.embedding_table, options.l2p_pool_size,
                                                                 options.l2p_prompt_length, options.l2p_top_n, rng));

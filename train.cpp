@@ -185,8 +185,8 @@ static int run(Args args) {
             if (std::filesystem::exists(model_dir + name)) tokenizer_path = model_dir + name;
         }
         if (tokenizer_path.empty()) fail(model_dir, "no spiece.model or tokenizer.model (pass --tokenizer)");
-        if (model.kind == ModelKind::T5) n_extra_ids = 100;  // HF T5's <extra_id_*> sentinels
     }
+    if (!builtin && model.kind == ModelKind::T5) n_extra_ids = 100;  // HF T5's <extra_id_*> sentinels
     const Tokenizer tokenizer = load_tokenizer(tokenizer_path, n_extra_ids);
 
     const std::string orders = data_root + "/orders.json";
@@ -256,12 +256,18 @@ static int run(Args args) {
     report.title = builtin ? "sapt.cpp built-in run: SAPT vs SeqLoRA on the synthetic suite" : "sapt.cpp run: " + order.id;
     for (const Task& t : tasks) report.tasks.push_back(t.name);
     report.compat_official = compat;
+    auto number = [](double v) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", v);
+        return std::string(buf);
+    };
     report.settings = "- model: " + model_dir + "\n- order: " + order.id + " (" + std::to_string(tasks.size()) +
                       " tasks)\n- epochs " + std::to_string(o.train.epochs) + ", max steps " +
-                      std::to_string(o.train.max_steps) + ", lr " + std::to_string(o.train.lr) + ", batch " +
+                      std::to_string(o.train.max_steps) + ", lr " + number(o.train.lr) + ", batch " +
                       std::to_string(o.train.batch_size) + " x " + std::to_string(o.train.grad_accum) +
-                      ", LoRA r " + std::to_string(o.sapt.lora_rank) + ", kl " + std::to_string(o.train.kl_lambda) +
-                      ", seed " + std::to_string(o.seed) + "\n";
+                      ", LoRA r " + std::to_string(o.sapt.lora_rank) + " alpha " + number(o.sapt.lora_alpha) +
+                      ", kl " + number(o.train.kl_lambda) + ", pseudo samples " + number(o.generator.fraction) +
+                      " per instance, seed " + std::to_string(o.seed) + "\n";
     std::printf("%s: %zu tasks, methods:", order.id.c_str(), tasks.size());
     for (const auto& m : methods) std::printf(" %s", method_spec(m).name.c_str());
     std::printf("\n");

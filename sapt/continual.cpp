@@ -1,11 +1,13 @@
 // continual.cpp — the task loop with checkpoints and resume. See continual.h.
 #include "sapt/continual.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"

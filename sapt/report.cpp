@@ -104,6 +104,10 @@ void write_report(const std::string& dir, const RunReport& report) {
     md += "Scores (" + std::string(report.compat_official ? "score.py's formulas" : "the paper's formulas") +
           "; FWT against single-task scores" + (report.single.empty() ? ", not measured" : "") + "):\n\n```\n" +
           format_summary(report) + "```\n\n";
+    if (!report.single.empty()) {
+        md += "Single-task scores (a fresh LoRA per task):";
+        for (size_t i = 0; i < T; i++) md += " " + labels[i] + " " + fmt(report.single[i]) + (i + 1 < T ? "," : "\n\n");
+    }
     nlohmann::json js;
     js["title"] = report.title;
     js["tasks"] = report.tasks;

@@ -222,3 +222,18 @@ TEST_CASE("generated text splits at __inp__ into instruction and input", "[loop]
     CHECK(pseudo_sample_count(126, 0.02f) == 2);
     CHECK(pseudo_sample_count(10, 0.02f) == 1);
 }
+
+TEST_CASE("training stops with the step named when the loss becomes non-finite", "[loop]") {
+    const TinySetup& s = tiny_setup();
+    ContinualOptions o = tiny_options("");
+    SaptState state = sapt_create(s.model, o.sapt);
+    Rng rng = rng_make(1);
+    sapt_add_task(state, rng);
+    state.lora[0].current_B.f32()[0] = std::nanf("");  // poisons the first adapted projection
+    std::vector<Instance> train = s.tasks[0].train;
+    const std::vector<EncodedExample> examples = encode_examples(train, s.tokenizer, o.batching);
+    AdamW optimizer = adamw_create(sapt_trainable_parameters(state), 1e-3);
+    TrainPosition position;
+    CHECK_THROWS_WITH(train_task(s.model, state, examples, {}, o.batching, o.train, optimizer, position),
+                      Catch::Contains("not finite at step 0"));
+}

@@ -1,16 +1,18 @@
 // gemm.cpp — the fast CPU GEMM: C = alpha op(A) op(B) + beta C for f32 A, and B in f32 or bf16.
 // Large products follow Goto / BLIS: cut op(B) into KC x NC blocks and op(A) into MC x KC blocks that fit
 // the caches, pack them into micro-panels, and run a register-tile micro-kernel (gemm_microkernel.cpp).
-// Threads split C by rows and share packed B blocks. Thin products (a side <= 4) skip packing: they
-// run as axpys along whichever operand is contiguous, or as vector dot products.
+// Threads share the packed B and take rows of C block by block. Thin products (a side <= 4) skip
+// packing: they run as axpys along whichever operand is contiguous, or as vector dot products.
 // Nothing here checks arguments: the engine validated shapes before calling a kernel.
 #include "kernels/cpu/gemm.h"
 
 #include "kernels/cpu/gemm_microkernel.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <omp.h>
+#include <vector>
 
 namespace {
 
@@ -32,11 +34,13 @@ struct GemmProblem {
 // Cache blocks, tuned on Zen 4 (1 MB L2 per core, 32 MB shared L3); correctness never depends on them:
 //   KC: depth of one block. C is loaded and stored once per KC steps, and a B micro-panel (KC x NR,
 //       64 KB with AVX-512) is re-read from L2 for every A micro-panel of the block.
-//   MC: rows of a thread's packed A block, MC x KC floats (344 KB), which stays in its core's L2.
-//   NC: columns of the packed B block, KC x NC floats (4 MB, two of them), which stays in L3.
+//   MC: at most this many rows in a thread's packed A block, MC x KC floats (344 KB), kept in its L2.
+//   NC: columns of op(B) packed at once, for the whole depth K: at most kMaxPackedB floats (16 MB),
+//       shared by the threads from L3.
 constexpr int kBlockK = 512;
 constexpr int kBlockM = 12 * kGemmMR;
 constexpr int kBlockN = 2048;
+constexpr size_t kMaxPackedB = 4u << 20;
 
 // Below this many flops a thread team costs more than it saves.
 constexpr double kParallelMinFlops = 1 << 20;
@@ -216,45 +220,92 @@ void multiply_packed_blocks(const GemmProblem& p, const float* packed_a, const f
     }
 }
 
-// Room for two packed B blocks: a team alternates between them (see gemm_blocked_part).
-size_t packed_b_floats(const GemmProblem& p) {
-    return 2 * (size_t)kBlockK * round_up(min_int(p.N, kBlockN), kGemmNR);
+// NC for this product: as many columns as kMaxPackedB allows at depth K, within [NR, kBlockN].
+int column_block_width(const GemmProblem& p) {
+    int width = (int)(kMaxPackedB / (size_t)p.K) / kGemmNR * kGemmNR;
+    return width < kGemmNR ? kGemmNR : width > kBlockN ? kBlockN : width;
 }
 
-// One thread's part of the blocked algorithm: rows [row_begin, row_end) of C. Loop order (outer to
-// inner): NC columns, KC depth (pack a B block), MC rows (pack an A block), then the register tiles.
-// The `team_size` threads of the enclosing parallel region share the packed B blocks: each packs every
-// team_size-th micro-panel, and a barrier makes the block whole before anyone multiplies by it. Blocks
-// alternate between two buffers, so one barrier per block suffices: a thread can only start packing
-// block n+2 (into block n's buffer) after everyone passed block n+1's barrier, i.e. finished block n.
-// A team of one needs no barrier.
-void gemm_blocked_part(const GemmProblem& p, float* packed_b_pair, int thread, int team_size, int row_begin,
-                       int row_end) {
-    float* packed_a = packed_a_buffer.reserve((size_t)round_up(min_int(p.M, kBlockM), kGemmMR) * kBlockK);
-    size_t block_floats = packed_b_floats(p) / 2;
-    int block_index = 0;
-    for (int jc = 0; jc < p.N; jc += kBlockN) {
-        int nc = min_int(kBlockN, p.N - jc);
-        int n_panels = (nc + kGemmNR - 1) / kGemmNR;
-        for (int pc = 0; pc < p.K; pc += kBlockK, ++block_index) {
-            int kc = min_int(kBlockK, p.K - pc);
-            float* packed_b = packed_b_pair + (block_index % 2) * block_floats;
-            // The first depth block applies the caller's beta; later ones add onto what it wrote.
-            float beta = pc == 0 ? p.beta : 1.0f;
-            for (int panel = thread; panel < n_panels; panel += team_size) {
-                gemm_pack_b(packed_b + (size_t)panel * kc * kGemmNR, p.B, p.B_bf16, p.ldb, p.trans_b, pc, kc,
-                            jc + panel * kGemmNR, min_int(kGemmNR, nc - panel * kGemmNR));
-            }
-            if (team_size > 1) {
+// The packed op(B)[:, jc : jc+nc] for the whole depth, as ceil(K / KC) blocks one after another; the
+// block of depth pc starts at pc * (nc rounded up to NR) and holds its micro-panels (see gemm_pack_b).
+struct PackedColumns {
+    float* data;
+    int nc_padded;
+    const float* depth_block(int pc) const { return data + (size_t)pc * nc_padded; }
+};
+
+// One thread's share of packing a column block: (depth block, micro-panel) pairs dealt round-robin.
+void pack_column_block(const GemmProblem& p, PackedColumns packed, int jc, int nc, int thread,
+                       int team_size) {
+    int n_panels = (nc + kGemmNR - 1) / kGemmNR;
+    int n_depth_blocks = (p.K + kBlockK - 1) / kBlockK;
+    for (int task = thread; task < n_depth_blocks * n_panels; task += team_size) {
+        int pc = task / n_panels * kBlockK, panel = task % n_panels;
+        int kc = min_int(kBlockK, p.K - pc);
+        gemm_pack_b(packed.data + (size_t)pc * packed.nc_padded + (size_t)panel * kc * kGemmNR, p.B, p.B_bf16,
+                    p.ldb, p.trans_b, pc, kc, jc + panel * kGemmNR, min_int(kGemmNR, nc - panel * kGemmNR));
+    }
+}
+
+// C[row_begin : row_end, jc : jc+nc] for the whole depth: per KC block, pack these rows of op(A), then
+// multiply them by the packed B block. The first depth block applies the caller's beta, later ones add.
+void multiply_row_block(const GemmProblem& p, PackedColumns packed, int jc, int nc, int row_begin,
+                        int row_end) {
+    float* packed_a = packed_a_buffer.reserve((size_t)round_up(kBlockM, kGemmMR) * kBlockK);
+    for (int pc = 0; pc < p.K; pc += kBlockK) {
+        int kc = min_int(kBlockK, p.K - pc);
+        gemm_pack_a(packed_a, p.A, p.lda, p.trans_a, row_begin, row_end - row_begin, pc, kc);
+        multiply_packed_blocks(p, packed_a, packed.depth_block(pc), row_begin, row_end - row_begin, jc, nc,
+                               kc, pc == 0 ? p.beta : 1.0f);
+    }
+}
+
+// One thread's part of the blocked algorithm, for a team of `team_size` threads (1: no sharing). For each
+// column block: the team packs it together, waits at a barrier until it is whole, then threads take row
+// blocks (whole register tiles, at most MC rows) from a shared counter until none is left; a thread slowed
+// down by other work on the machine simply takes fewer. A second barrier keeps the packed block until
+// every thread is done with it.
+void gemm_blocked_part(const GemmProblem& p, PackedColumns packed, int nc_max, int n_row_blocks,
+                       std::atomic<int>* next_row_block, int thread, int team_size) {
+    int row_tiles = (p.M + kGemmMR - 1) / kGemmMR;
+    for (int jc = 0, column_block = 0; jc < p.N; jc += nc_max, ++column_block) {
+        int nc = min_int(nc_max, p.N - jc);
+        pack_column_block(p, packed, jc, nc, thread, team_size);
+        if (team_size > 1) {
 #pragma omp barrier
-            }
-            for (int ic = row_begin; ic < row_end; ic += kBlockM) {
-                int mc = min_int(kBlockM, row_end - ic);
-                gemm_pack_a(packed_a, p.A, p.lda, p.trans_a, ic, mc, pc, kc);
-                multiply_packed_blocks(p, packed_a, packed_b, ic, mc, jc, nc, kc, beta);
-            }
+        }
+        for (;;) {
+            int block = next_row_block[column_block].fetch_add(1);
+            if (block >= n_row_blocks) break;
+            int first_tile = (int)((long)row_tiles * block / n_row_blocks);
+            int last_tile = (int)((long)row_tiles * (block + 1) / n_row_blocks);
+            multiply_row_block(p, packed, jc, nc, first_tile * kGemmMR, min_int(p.M, last_tile * kGemmMR));
+        }
+        if (team_size > 1) {
+#pragma omp barrier
         }
     }
+}
+
+// The blocked algorithm on `team_size` threads (1 = the calling thread alone).
+void gemm_blocked_team(const GemmProblem& p, int team_size) {
+    int nc_max = column_block_width(p);
+    PackedColumns packed{nullptr, round_up(min_int(p.N, nc_max), kGemmNR)};
+    packed.data = packed_b_buffer.reserve((size_t)p.K * packed.nc_padded);
+    // Enough row blocks to keep each under MC rows and, with threads, four per thread to even out.
+    int row_tiles = (p.M + kGemmMR - 1) / kGemmMR;
+    int n_row_blocks = (row_tiles + kBlockM / kGemmMR - 1) / (kBlockM / kGemmMR);
+    if (team_size > 1 && n_row_blocks < 4 * team_size) n_row_blocks = min_int(row_tiles, 4 * team_size);
+    int n_column_blocks = (p.N + nc_max - 1) / nc_max;
+    std::vector<std::atomic<int>> next_row_block(n_column_blocks);
+    for (auto& counter : next_row_block) counter = 0;
+    if (team_size == 1) {
+        gemm_blocked_part(p, packed, nc_max, n_row_blocks, next_row_block.data(), 0, 1);
+        return;
+    }
+#pragma omp parallel num_threads(team_size)
+    gemm_blocked_part(p, packed, nc_max, n_row_blocks, next_row_block.data(), omp_get_thread_num(),
+                      omp_get_num_threads());
 }
 
 // Columns [j0, j1) of the product: the same problem with B and C moved right.
@@ -267,31 +318,24 @@ GemmProblem column_slice(GemmProblem p, int j0, int j1) {
     return p;
 }
 
-// Threads split C by rows, in whole register tiles, and share each packed B block. When there are too
-// few rows to go round (a short, wide product) they split by columns instead, each thread packing its
-// own B slice and the (small) A in full.
+// Threads share the packed B and take row blocks. When there are too few rows to go round (a short, wide
+// product) they split by columns instead, each thread running the algorithm alone on its slice (packing
+// its own B slice and the small A in full).
 void gemm_blocked(const GemmProblem& p, bool parallel) {
     int team_size = parallel ? omp_get_max_threads() : 1;
     int row_tiles = (p.M + kGemmMR - 1) / kGemmMR;
     int col_tiles = (p.N + kGemmNR - 1) / kGemmNR;
-    if (team_size == 1) {
-        gemm_blocked_part(p, packed_b_buffer.reserve(packed_b_floats(p)), 0, 1, 0, p.M);
+    if (team_size == 1 || !(row_tiles < 4 * team_size && col_tiles > row_tiles)) {
+        gemm_blocked_team(p, team_size);
         return;
     }
-    bool split_columns = row_tiles < 4 * team_size && col_tiles > row_tiles;
-    float* shared_packed_b = split_columns ? nullptr : packed_b_buffer.reserve(packed_b_floats(p));
 #pragma omp parallel num_threads(team_size)
     {
         int thread = omp_get_thread_num(), n_threads = omp_get_num_threads();
-        int tiles = split_columns ? col_tiles : row_tiles;
-        int first = (int)((long)tiles * thread / n_threads);
-        int last = (int)((long)tiles * (thread + 1) / n_threads);
-        if (!split_columns) {
-            gemm_blocked_part(p, shared_packed_b, thread, n_threads, min_int(p.M, first * kGemmMR),
-                              min_int(p.M, last * kGemmMR));
-        } else if (first < last) {
-            GemmProblem slice = column_slice(p, first * kGemmNR, min_int(p.N, last * kGemmNR));
-            gemm_blocked_part(slice, packed_b_buffer.reserve(packed_b_floats(slice)), 0, 1, 0, slice.M);
+        int first = (int)((long)col_tiles * thread / n_threads);
+        int last = (int)((long)col_tiles * (thread + 1) / n_threads);
+        if (first < last) {
+            gemm_blocked_team(column_slice(p, first * kGemmNR, min_int(p.N, last * kGemmNR)), 1);
         }
     }
 }

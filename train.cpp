@@ -20,6 +20,7 @@
 #include "data/orders.h"
 #include "engine/error.h"
 #include "engine/fileio.h"
+#include "sapt/baselines/compare.h"
 #include "sapt/builtin.h"
 #include "sapt/continual.h"
 #include "sapt/report.h"
@@ -37,16 +38,22 @@ static void print_help() {
         "  --benchmark NAME        SuperNI | Long_Sequence (default: the order's)\n"
         "  --order ID              task order id in DIR/orders.json (default: builtin)\n"
         "  --model DIR             Hugging Face T5 / LLaMA directory (config.json + safetensors)\n"
+        "  --pretrain-steps N      with --data and no --model: pretrain the tiny T5 of the built-in run for N\n"
+        "                          steps on the tasks' training prompts and labels (cached under runs/cache/)\n"
+        "  --tasks LIST            comma-separated subset of the order's tasks, kept in the order's order\n"
         "  --tokenizer PATH        SentencePiece .model (default: DIR/spiece.model or DIR/tokenizer.model)\n"
         "  --pseudo-dir DIR        released pseudo samples (generated_data/lora_gen_*) instead of generators\n"
         "  --pseudo-fraction F     pseudo samples per training instance (default 0.02; built-in 0.1)\n"
         "  --max-train-per-task N  --max-test-per-task N   cap the splits (0 = all)\n"
         "method:\n"
-        "  --method LIST           comma-separated: sapt, seqlora (default: sapt; built-in: sapt,seqlora)\n"
+        "  --method LIST           comma-separated, from the --compare list (default: sapt; built-in: sapt,seqlora)\n"
         "  --pet lora|prompt       PET block of SAPT (prompt = SAPT-Prompt)\n"
         "  --lora-r R --lora-alpha A   (default 4 / 32)\n"
         "  --kl LAMBDA             reflection weight (default 0.1)\n"
         "  --single                also train each task alone: FWT's single-task reference\n"
+        "  --compare all|LIST      every method (or a comma list) side by side: compare.md, .json, .png with\n"
+        "                          AP, F.Ra, FWT, BWT and wall time. Methods: seqft seqlora inclora replay ewc\n"
+        "                          lwf l2p olora mtl single sapt sapt-prompt (each also valid for --method)\n"
         "training:\n"
         "  --epochs N | --max-steps N   per task (default 1 epoch)\n"
         "  --lr LR --batch-size B --grad-accum G   (default 3e-4, 8, 1)\n"
@@ -68,7 +75,7 @@ static const std::vector<std::string> kValueOptions = {
     "data", "benchmark", "order", "model", "tokenizer", "pseudo-dir", "max-train-per-task", "max-test-per-task",
     "method", "pet", "lora-r", "lora-alpha", "kl", "epochs", "max-steps", "lr", "batch-size", "grad-accum",
     "max-source-len", "max-target-len", "generator-steps", "checkpoint-every", "seed", "threads", "out",
-    "stop-after", "compat", "resume", "pseudo-fraction"};
+    "stop-after", "compat", "resume", "pseudo-fraction", "pretrain-steps", "tasks", "compare"};
 static const std::vector<std::string> kFlagOptions = {"single"};
 
 static Args parse_args(int argc, char** argv) {
@@ -141,6 +148,22 @@ static BuiltinOptions builtin_options(const Args& args) {
     return o;
 }
 
+// The words of a text, split on white space (newlines included).
+static std::vector<std::string> split_words(const std::string& text) {
+    std::vector<std::string> words;
+    std::string word;
+    for (char c : text) {
+        if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+            if (!word.empty()) words.push_back(word);
+            word.clear();
+        } else {
+            word += c;
+        }
+    }
+    if (!word.empty()) words.push_back(word);
+    return words;
+}
+
 static int run(Args args) {
     if (args.count("resume")) {  // the saved arguments of that run, then the resume flag
         const std::string dir = args["resume"];
@@ -168,27 +191,11 @@ static int run(Args args) {
     std::string data_root = get(args, "data", "");
     std::string model_dir = get(args, "model", "");
     std::string tokenizer_path = get(args, "tokenizer", "");
-    int n_extra_ids = 0;
     BuiltinOptions bo = builtin_options(args);
     if (builtin) {
         data_root = "runs/builtin_data";
         write_builtin_suite(bo, data_root);
-        const BuiltinBackbone backbone = prepare_builtin_backbone(bo, "runs/cache/" + builtin_cache_key(bo), true);
-        if (backbone.built_now) std::printf("  backbone ready in %.1fs (cached for the next run)\n", backbone.seconds);
-        if (model_dir.empty()) model_dir = backbone.model_dir;
-        if (tokenizer_path.empty()) tokenizer_path = backbone.tokenizer_path;
     }
-    if (model_dir.empty()) fail("--model", "a Hugging Face model directory is needed with --data");
-    Model model = load_pretrained_model(model_dir);
-    if (tokenizer_path.empty()) {
-        for (const char* name : {"/spiece.model", "/tokenizer.model"}) {
-            if (std::filesystem::exists(model_dir + name)) tokenizer_path = model_dir + name;
-        }
-        if (tokenizer_path.empty()) fail(model_dir, "no spiece.model or tokenizer.model (pass --tokenizer)");
-    }
-    if (!builtin && model.kind == ModelKind::T5) n_extra_ids = 100;  // HF T5's <extra_id_*> sentinels
-    const Tokenizer tokenizer = load_tokenizer(tokenizer_path, n_extra_ids);
-
     const std::string orders = data_root + "/orders.json";
     const TaskOrder order = load_order(orders, get(args, "order", "builtin"));
     const std::string benchmark = get(args, "benchmark", order.benchmark);
@@ -197,14 +204,66 @@ static int run(Args args) {
     load.seed = (uint64_t)get_int(args, "seed", 42, 0);
     const int max_train = (int)get_int(args, "max-train-per-task", 0, 0);
     const int max_test = (int)get_int(args, "max-test-per-task", 0, 0);
+    const std::vector<std::string> chosen = split_commas(get(args, "tasks", ""));
+    for (const std::string& name : chosen) {
+        bool known = false;
+        for (const std::string& t : order.tasks) known = known || t == name;
+        if (!known) fail("--tasks", "'" + name + "' is not a task of order " + order.id);
+    }
     std::vector<Task> tasks;
     for (const std::string& name : order.tasks) {
+        bool wanted = chosen.empty();
+        for (const std::string& c : chosen) wanted = wanted || c == name;
+        if (!wanted) continue;
         Task task = load_task(data_root, benchmark_name(benchmark_from_name(benchmark)), name, load);
         if (max_train > 0 && (int)task.train.size() > max_train) task.train.resize((size_t)max_train);
         if (max_test > 0 && (int)task.test.size() > max_test) task.test.resize((size_t)max_test);
         if (max_test > 0 && (int)task.dev.size() > max_test) task.dev.resize((size_t)max_test);
         tasks.push_back(task);
     }
+    // Our own tiny backbone: the built-in one, or (--data without --model) one pretrained on the training
+    // text of these tasks, long prompts cut into pieces of at most 32 words so every denoising line is short.
+    const bool own_backbone = builtin || (model_dir.empty() && args.count("pretrain-steps"));
+    if (own_backbone && model_dir.empty()) {
+        bo.pretrain_steps = (int)get_int(args, "pretrain-steps", bo.pretrain_steps, 1);
+        BuiltinBackbone backbone;
+        if (builtin) {
+            backbone = prepare_builtin_backbone(bo, "runs/cache/" + builtin_cache_key(bo), true);
+        } else {
+            std::vector<std::string> corpus;
+            for (const Task& task : tasks) {
+                for (const Instance& instance : task.train) {
+                    for (const std::string& text : {instance.prompt, instance.label}) {
+                        std::string piece;
+                        int words = 0;
+                        for (const std::string& word : split_words(text)) {
+                            piece += (piece.empty() ? "" : " ") + word;
+                            if (++words == 32) {
+                                corpus.push_back(piece);
+                                piece.clear();
+                                words = 0;
+                            }
+                        }
+                        if (!piece.empty()) corpus.push_back(piece);
+                    }
+                }
+            }
+            backbone = prepare_corpus_backbone(bo, corpus, "runs/cache/" + corpus_cache_key(bo, corpus), true);
+        }
+        if (backbone.built_now) std::printf("  backbone ready in %.1fs (cached for the next run)\n", backbone.seconds);
+        model_dir = backbone.model_dir;
+        if (tokenizer_path.empty()) tokenizer_path = backbone.tokenizer_path;
+    }
+    if (model_dir.empty()) fail("--model", "a Hugging Face model directory is needed with --data (or --pretrain-steps)");
+    Model model = load_pretrained_model(model_dir);
+    if (tokenizer_path.empty()) {
+        for (const char* name : {"/spiece.model", "/tokenizer.model"}) {
+            if (std::filesystem::exists(model_dir + name)) tokenizer_path = model_dir + name;
+        }
+        if (tokenizer_path.empty()) fail(model_dir, "no spiece.model or tokenizer.model (pass --tokenizer)");
+    }
+    const int n_extra_ids = !own_backbone && model.kind == ModelKind::T5 ? 100 : 0;  // HF T5's <extra_id_*>
+    const Tokenizer tokenizer = load_tokenizer(tokenizer_path, n_extra_ids);
 
     // ---- options ---------------------------------------------------------------------------------------
     ContinualOptions o;
@@ -236,13 +295,13 @@ static int run(Args args) {
     o.train.compat_official = compat;
     o.train.checkpoint_every = (int)get_int(args, "checkpoint-every", 0, 0);
     o.eval.batch_size = 32;
-    o.eval.max_new_tokens = builtin ? 8 : 50;
+    o.eval.max_new_tokens = builtin ? 8 : own_backbone ? 16 : 50;
     o.eval.compat_official = compat;
     o.generator.train.lr = builtin ? 5e-3f : 1e-3f;
     o.generator.train.max_steps = get_int(args, "generator-steps", builtin ? 300 : 5000, 1);
     o.generator.train.batch_size = 16;
-    o.generator.max_new_tokens = builtin ? 96 : 512;
-    if (builtin) {  // a tiny generator samples better from a narrower, unpenalised distribution
+    o.generator.max_new_tokens = builtin ? 96 : own_backbone ? o.batching.max_source_length : 512;
+    if (own_backbone) {  // a tiny generator samples better from a narrower, unpenalised distribution
         o.generator.top_k = 5;
         o.generator.repetition_penalty = 1.0f;
     }
@@ -251,7 +310,8 @@ static int run(Args args) {
     o.resume = args.count("resume") > 0;
     o.stop_after_tasks = (int)get_int(args, "stop-after", 0, 0);
 
-    const std::vector<std::string> methods = split_commas(get(args, "method", builtin ? "sapt,seqlora" : "sapt"));
+    const std::vector<std::string> methods =
+        parse_comparison_methods(get(args, "method", builtin ? "sapt,seqlora" : "sapt"));
     RunReport report;
     report.title = builtin ? "sapt.cpp built-in run: SAPT vs SeqLoRA on the synthetic suite" : "sapt.cpp run: " + order.id;
     for (const Task& t : tasks) report.tasks.push_back(t.name);
@@ -268,8 +328,19 @@ static int run(Args args) {
                       ", LoRA r " + std::to_string(o.sapt.lora_rank) + " alpha " + number(o.sapt.lora_alpha) +
                       ", kl " + number(o.train.kl_lambda) + ", pseudo samples " + number(o.generator.fraction) +
                       " per instance, seed " + std::to_string(o.seed) + "\n";
+    if (args.count("compare")) {  // every method on the same backbone, data, order and budget
+        o.out_dir = out_dir;       // each method logs under out_dir/<method>
+        Comparison comparison = run_comparison(model, tokenizer, tasks, o, parse_comparison_methods(args["compare"]));
+        comparison.title = "method comparison: " + order.id + " (" + std::to_string(tasks.size()) + " tasks)";
+        comparison.settings = report.settings;
+        write_comparison(out_dir, comparison);
+        std::printf("\n%s", comparison_markdown(comparison).c_str());
+        std::printf("\ncomparison: %s/compare.md (+ compare.json, compare.png); total %.1fs\n", out_dir.c_str(),
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        return 0;
+    }
     std::printf("%s: %zu tasks, methods:", order.id.c_str(), tasks.size());
-    for (const auto& m : methods) std::printf(" %s", method_spec(m).name.c_str());
+    for (const auto& m : methods) std::printf(" %s", m.c_str());
     std::printf("\n");
     std::fflush(stdout);
     bool stopped = false;
@@ -279,7 +350,7 @@ static int run(Args args) {
         om.out_dir = out_dir + "/" + m;
         MethodRun run_result;
         run_result.method = m;
-        run_result.result = run_continual(model, tokenizer, tasks, om);
+        run_result.result = run_named_method(model, tokenizer, tasks, om, m);
         stopped = stopped || run_result.result.stopped;
         report.runs.push_back(run_result);
     }
@@ -288,7 +359,10 @@ static int run(Args args) {
         return 0;
     }
     if (args.count("single") || builtin) report.single = single_task_scores(model, tokenizer, tasks, o);
-    for (MethodRun& r : report.runs) r.scores = score_run(r.result, report.single, compat);
+    for (MethodRun& r : report.runs) {  // mtl and single have no sequence: AP only
+        r.scores = r.method == "mtl" || r.method == "single" ? comparison_scores(r.method, r.result, report.single)
+                                                             : score_run(r.result, report.single, compat);
+    }
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::printf("\n");
     for (const MethodRun& r : report.runs) std::printf("%s\n", format_method_table(report, r).c_str());

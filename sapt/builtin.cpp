@@ -158,6 +158,22 @@ static void pretrain(Model& model, const Tokenizer& tokenizer, const std::vector
 }
 
 BuiltinBackbone prepare_builtin_backbone(const BuiltinOptions& o, const std::string& cache_dir, bool verbose) {
+    return prepare_corpus_backbone(o, synthetic_suite_corpus(builtin_suite(o)), cache_dir, verbose);
+}
+
+std::string corpus_cache_key(const BuiltinOptions& o, const std::vector<std::string>& corpus) {
+    uint64_t hash = 1469598103934665603ull;  // FNV-1a over the lines and their ends
+    for (const std::string& line : corpus) {
+        for (char c : line + "\n") hash = (hash ^ (unsigned char)c) * 1099511628211ull;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "_c%016llx", (unsigned long long)hash);
+    return builtin_cache_key(o) + buf;
+}
+
+BuiltinBackbone prepare_corpus_backbone(const BuiltinOptions& o, const std::vector<std::string>& corpus,
+                                        const std::string& cache_dir, bool verbose) {
+    if (corpus.empty()) fail(cache_dir, "no text to pretrain the backbone on (expected a non-empty corpus)");
     BuiltinBackbone out;
     out.tokenizer_path = cache_dir + "/tokenizer.model";
     out.model_dir = cache_dir;
@@ -168,11 +184,10 @@ BuiltinBackbone prepare_builtin_backbone(const BuiltinOptions& o, const std::str
     }
     const auto start = std::chrono::steady_clock::now();
     std::filesystem::create_directories(cache_dir);
-    std::vector<std::string> corpus = synthetic_suite_corpus(builtin_suite(o));
     // The generator's markers and the template's closing words belong to the vocabulary too.
     std::vector<std::string> tokenizer_corpus = corpus;
     for (int i = 0; i < 20; i++) tokenizer_corpus.push_back("__gen__ __inp__ __ans__ Output:");
-    if (verbose) std::printf("building the built-in backbone in %s\n  training a BPE tokenizer (%d pieces)\n",
+    if (verbose) std::printf("building a tiny backbone in %s\n  training a BPE tokenizer (%d pieces)\n",
                              cache_dir.c_str(), o.vocab_size);
     save_model(train_bpe(tokenizer_corpus, o.vocab_size), out.tokenizer_path);
     const Tokenizer tokenizer = load_tokenizer(out.tokenizer_path);

@@ -46,6 +46,13 @@ struct BuiltinBackbone {
 };
 BuiltinBackbone prepare_builtin_backbone(const BuiltinOptions& options, const std::string& cache_dir, bool verbose);
 
+// The same tiny backbone, its tokenizer trained and its T5 pretrained on `corpus` (one text a line, e.g. a
+// benchmark's training prompts and labels) instead of the built-in suite; cached under `cache_dir`.
+BuiltinBackbone prepare_corpus_backbone(const BuiltinOptions& options, const std::vector<std::string>& corpus,
+                                        const std::string& cache_dir, bool verbose);
+// A cache key for such a backbone: the settings of builtin_cache_key and a hash of the corpus.
+std::string corpus_cache_key(const BuiltinOptions& options, const std::vector<std::string>& corpus);
+
 // Randomly initialised T5 weights under HF names, drawn as HF's T5PreTrainedModel._init_weights
 // (factor 1): embeddings N(0, 1), q N(0, (C D)^-1/2), k v N(0, C^-1/2), o N(0, (H D)^-1/2), wi N(0, C^-1/2),
 // wo N(0, d_ff^-1/2), relative bias N(0, C^-1/2), norm gains 1.

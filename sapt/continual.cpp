@@ -56,9 +56,11 @@ static void log_json(const ContinualOptions& options, const nlohmann::json& line
     append_log_line(options.out_dir.empty() ? "" : options.out_dir + "/log.jsonl", line.dump());
 }
 
-ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, const std::vector<Task>& tasks,
+ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer, const std::vector<Task>& tasks,
                               const ContinualOptions& options) {
     if (tasks.empty()) fail("run_continual", "no tasks in the order");
+    // A shallow copy (tensor handles): SeqFT replaces its weights by private trainable copies.
+    Model model = backbone;
     const auto start = std::chrono::steady_clock::now();
     const MethodSpec& method = method_spec(options.method);
     const int T = (int)tasks.size();
@@ -66,6 +68,13 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
     const std::string ckpt = options.out_dir.empty() ? "" : checkpoint_path(options.out_dir);
 
     SaptState state = sapt_create(model, method_sapt_options(method, options.sapt));
+    BaselineOptions baseline_options = options.baselines;
+    baseline_options.seed = options.seed;
+    baseline_options.replay_fraction = options.generator.fraction;  // Replay keeps as many as SAPT generates
+    const MethodHooks hooks = make_method_hooks(method.name, model, state, options.batching, baseline_options);
+    // What a baseline keeps besides the SAPT state (a memory, Fisher anchors, a teacher, a prompt pool, a
+    // fine-tuned backbone) is not in the checkpoint: such a run cannot resume.
+    const bool hooks_keep_state = hooks.after_task || hooks.trainable;
     LoopState loop;
     loop.method = method.name;
     for (const Task& t : tasks) loop.tasks.push_back(t.name);
@@ -75,6 +84,9 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
     rng_seed(global_rng(), options.seed);
 
     std::unique_ptr<SafeTensorsFile> resumed;
+    if (options.resume && !ckpt.empty() && std::filesystem::exists(ckpt) && hooks_keep_state) {
+        fail(ckpt, method.name + " keeps state outside the checkpoint and cannot resume (expected a fresh --out)");
+    }
     if (options.resume && !ckpt.empty() && std::filesystem::exists(ckpt)) {
         resumed = std::make_unique<SafeTensorsFile>(safetensors_open(ckpt));
         auto it = resumed->metadata.find("loop.state");
@@ -107,6 +119,10 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
         }
         std::vector<Instance> train, holdout;
         split_holdout(task, options, &train, &holdout);
+        if (hooks.extra_training_instances) {  // Replay: the memory of earlier tasks joins this task's data
+            const std::vector<Instance> extra = hooks.extra_training_instances(t);
+            train.insert(train.end(), extra.begin(), extra.end());
+        }
         const std::vector<EncodedExample> examples = encode_examples(train, tokenizer, options.batching);
         std::vector<ReplaySet> replay;
         if (method.reflection) {
@@ -117,7 +133,7 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
                 if (!set.examples.empty()) replay.push_back(set);
             }
         }
-        AdamW optimizer = adamw_create(sapt_trainable_parameters(state), options.train.lr, options.train.weight_decay);
+        AdamW optimizer = adamw_create(method_trainable(&hooks, state), options.train.lr, options.train.weight_decay);
         TrainPosition position;
         if (mid_task) {
             position = loop.position;
@@ -128,6 +144,7 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
         TrainOptions train_options = options.train;
         train_options.label = method.name + " task " + std::to_string(t + 1) + "/" + std::to_string(T) + " " + task.name;
         train_options.replay_seed = options.seed + kReplayStream;
+        if (hooks.learning_rate > 0) train_options.lr = hooks.learning_rate;
         train_options.log_path = options.out_dir.empty() ? "" : options.out_dir + "/log.jsonl";
         if (t == first_task) train_options.stop_at_step = options.stop_after_steps;
         auto on_checkpoint = [&](const TrainPosition& p, const AdamW& opt) {
@@ -136,12 +153,13 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
             save(&opt);
         };
         const TrainResult trained = train_task(model, state, examples, replay, options.batching, train_options,
-                                               optimizer, position, on_checkpoint);
+                                               optimizer, position, on_checkpoint, &hooks);
         if (!position.finished) {  // stopped at stop_after_steps, the checkpoint already written
             result.stopped = true;
             break;
         }
 
+        if (hooks.after_task) hooks.after_task(t, task.train, examples);
         if (method.reflection && (int)state.targets.size() == t) {
             state.targets.push_back(record_selection(model, state, tokenizer, holdout, options));
         }
@@ -156,7 +174,7 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
         loop.weights[(size_t)t].assign((size_t)T, {});
         for (int i = 0; i <= t; i++) {
             const EvalResult eval = evaluate_task(model, state, tokenizer, tasks[(size_t)i].benchmark,
-                                                  tasks[(size_t)i].test, options.batching, options.eval);
+                                                  tasks[(size_t)i].test, options.batching, options.eval, &hooks);
             loop.matrix[(size_t)t][(size_t)i] = eval.score;
             loop.weights[(size_t)t][(size_t)i] = eval.task_weights;
         }

@@ -10,6 +10,7 @@
 
 #include "data/cl_benchmark.h"
 #include "models/model.h"
+#include "sapt/baselines/hooks.h"
 #include "sapt/batching.h"
 #include "sapt/checkpoint.h"
 #include "sapt/evaluate.h"
@@ -24,6 +25,7 @@ struct ContinualOptions {
     TrainOptions train;
     EvalOptions eval;
     GeneratorOptions generator;
+    BaselineOptions baselines; // the baselines' settings (sapt/baselines/hooks.h)
     std::string pseudo_dir;    // released pseudo samples instead of training generators ("" = generate)
     // Targets (mean selection weights) are recorded on every holdout_every-th training instance, held out
     // of training (at most max_holdout of them); under compat official on the dev split (= test).

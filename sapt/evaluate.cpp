@@ -17,11 +17,11 @@ std::vector<double> slots_to_task_order(const std::vector<double>& slot_weights)
 
 EvalResult evaluate_task(const Model& model, SaptState& state, const Tokenizer& tokenizer, Benchmark benchmark,
                          const std::vector<Instance>& test, const BatchingOptions& batching,
-                         const EvalOptions& options) {
+                         const EvalOptions& options, const MethodHooks* hooks) {
     NoGradScope no_grad;
     EvalResult result;
     const std::vector<EncodedExample> examples = encode_examples(test, tokenizer, batching);
-    const PetHook hook = sapt_hook(state);
+    const PetHook hook = method_hook(hooks, state);
     GenerateOptions generate;
     generate.max_new_tokens = options.max_new_tokens;
     std::vector<double> slot_sums;
@@ -29,7 +29,7 @@ EvalResult evaluate_task(const Model& model, SaptState& state, const Tokenizer& 
     for (size_t i = 0; i < all.size(); i++) all[i] = (int)i;
     for (const std::vector<int>& rows : batch_rows(all, options.batch_size)) {
         const Batch batch = make_batch(examples, rows, batching, false);
-        SalsOutput selection = sapt_begin_batch(state, model, batch.selection_ids, batch.selection_mask, false);
+        SalsOutput selection = method_begin_batch(hooks, state, model, batch.selection_ids, batch.selection_mask, false);
         if (selection.weights.defined()) {
             const std::vector<float> w = tensor_values(selection.weights);  // (B, K)
             const size_t K = (size_t)selection.weights.dim(1);

@@ -8,6 +8,7 @@
 
 #include "data/cl_benchmark.h"
 #include "models/model.h"
+#include "sapt/baselines/hooks.h"
 #include "sapt/batching.h"
 #include "sapt/sapt.h"
 
@@ -30,7 +31,7 @@ double benchmark_score(Benchmark benchmark, const std::vector<std::string>& pred
 
 EvalResult evaluate_task(const Model& model, SaptState& state, const Tokenizer& tokenizer, Benchmark benchmark,
                          const std::vector<Instance>& test, const BatchingOptions& batching,
-                         const EvalOptions& options);
+                         const EvalOptions& options, const MethodHooks* hooks = nullptr);
 
 // Slot-ordered weights (current task first, then earlier tasks newest first) -> task order.
 std::vector<double> slots_to_task_order(const std::vector<double>& slot_weights);

@@ -8,6 +8,15 @@ const std::vector<MethodSpec>& method_table() {
         {"sapt", "SAPT: one PET block per task, mixed by shared attentive selection, attentive reflection", true,
          true, true},
         {"seqlora", "SeqLoRA: one LoRA block trained task after task (weight 1)", false, false, false},
+        // Baselines (sapt/baselines/: each row's extras come from its MethodHooks).
+        {"seqft", "SeqFT: every backbone weight fine-tuned task after task", false, false, false},
+        {"inclora", "IncLoRA: a new LoRA per task, earlier ones frozen, all summed (weight 1)", false, true, false},
+        {"replay", "Replay: SeqLoRA plus real earlier examples (SAPT's pseudo-sample budget) mixed into training",
+         false, false, false},
+        {"ewc", "EWC: SeqLoRA with a diagonal-Fisher penalty toward each earlier task's LoRA", false, false, false},
+        {"lwf", "LwF: SeqLoRA distilling the previous model's outputs on the new task's inputs", false, false, false},
+        {"l2p", "L2P: a pool of prompts with learnable keys, top-N chosen per input", false, false, false},
+        {"olora", "O-LoRA: IncLoRA with each new A orthogonal to every earlier A (plus an L2 term)", false, true, false},
     };
     return table;
 }

@@ -68,13 +68,14 @@ static std::string format_seconds(double s) {
 TrainResult train_task(const Model& model, SaptState& state, const std::vector<EncodedExample>& examples,
                        const std::vector<ReplaySet>& replay, const BatchingOptions& batching,
                        const TrainOptions& options, AdamW& optimizer, TrainPosition& position,
-                       const std::function<void(const TrainPosition&, const AdamW&)>& on_checkpoint) {
+                       const std::function<void(const TrainPosition&, const AdamW&)>& on_checkpoint,
+                       const MethodHooks* hooks) {
     if (examples.empty()) fail("train_task", options.label + ": no training examples");
     if (options.grad_accum <= 0 || options.batch_size <= 0 || (options.epochs <= 0 && options.max_steps <= 0)) {
         fail("train_task", "batch size, gradient accumulation and epochs (or max steps) must be positive");
     }
-    const std::vector<Tensor> params = sapt_trainable_parameters(state);
-    const PetHook hook = sapt_hook(state);
+    const std::vector<Tensor> params = method_trainable(hooks, state);
+    const PetHook hook = method_hook(hooks, state);
     const int batches_per_epoch = (int)((examples.size() + (size_t)options.batch_size - 1) / (size_t)options.batch_size);
     const int64_t steps_per_epoch = (batches_per_epoch + options.grad_accum - 1) / options.grad_accum;
     const int64_t total_steps = options.max_steps > 0 ? options.max_steps : steps_per_epoch * options.epochs;
@@ -93,13 +94,15 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
         const std::vector<std::vector<int>> batches = batch_rows(position.order, options.batch_size);
         const Batch batch = make_batch(examples, batches[(size_t)position.next_batch], batching, true);
 
-        sapt_begin_batch(state, model, batch.selection_ids, batch.selection_mask, /*training=*/true);
-        Tensor loss = model_loss(model, &hook, batch, true);
-        const float ce = scalar(loss);
+        method_begin_batch(hooks, state, model, batch.selection_ids, batch.selection_mask, /*training=*/true);
+        const BatchLoss batch_loss = method_batch_loss(hooks, model, hook, batch);
+        const float ce = scalar(batch_loss.ce);
         if (!std::isfinite(ce)) {
             fail("train_task", options.label + ": the loss is not finite at step " + std::to_string(position.step) +
                                    " (cross-entropy " + std::to_string(ce) + ")");
         }
+        // A baseline's own term (EWC, LwF, L2P, O-LoRA) joins the cross-entropy.
+        const Tensor loss = batch_loss.extra.defined() ? add(batch_loss.ce, batch_loss.extra) : batch_loss.ce;
         backward(scale(loss, 1.0f / (float)options.grad_accum));
         ce_sum += ce;
         // The official trainer replays from its second optimizer step on (global_step > 0).

@@ -12,6 +12,7 @@
 #include "engine/optim.h"
 #include "engine/rng.h"
 #include "models/model.h"
+#include "sapt/baselines/hooks.h"
 #include "sapt/batching.h"
 #include "sapt/sapt.h"
 
@@ -60,14 +61,15 @@ struct TrainResult {
 // null (the bare backbone).
 Tensor model_loss(const Model& model, const PetHook* hook, const Batch& batch, bool training);
 
-// Trains the state's trainable tensors on `examples`. `position` is read (resume) and updated;
+// Trains the state's trainable tensors (or a baseline's: `hooks`, sapt/baselines/hooks.h) on `examples`. `position` is read (resume) and updated;
 // `optimizer` must be over sapt_trainable_parameters(state) (fresh, or restored with the position).
 // on_checkpoint(position, optimizer) runs every options.checkpoint_every optimizer steps.
 // Non-finite loss or gradient: throws sapt_error naming the step and the tensor.
 TrainResult train_task(const Model& model, SaptState& state, const std::vector<EncodedExample>& examples,
                        const std::vector<ReplaySet>& replay, const BatchingOptions& batching,
                        const TrainOptions& options, AdamW& optimizer, TrainPosition& position,
-                       const std::function<void(const TrainPosition&, const AdamW&)>& on_checkpoint = nullptr);
+                       const std::function<void(const TrainPosition&, const AdamW&)>& on_checkpoint = nullptr,
+                       const MethodHooks* hooks = nullptr);
 
 // Appends one JSON object (already serialised) as a line to `path` ("" does nothing).
 void append_log_line(const std::string& path, const std::string& json_line);

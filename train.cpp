@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "data/cl_benchmark.h"
+#include "data/json_file.h"
 #include "data/orders.h"
 #include "engine/error.h"
 #include "engine/fileio.h"
@@ -169,7 +170,13 @@ static int run(Args args) {
         const std::string dir = args["resume"];
         const std::string path = dir + "/args.json";
         if (!std::filesystem::exists(path)) fail(path, "no saved arguments here (expected a run folder of ./train)");
-        Args saved = nlohmann::json::parse(read_file(path)).get<Args>();
+        const nlohmann::json file = read_json_file(path);
+        if (!file.is_object()) fail(path, "expected a JSON object of saved arguments, got " + std::string(file.type_name()));
+        Args saved;
+        for (auto it = file.begin(); it != file.end(); ++it) {
+            if (!it->is_string()) fail(path, "argument '" + it.key() + "' is not a string (got " + it->type_name() + ")");
+            saved[it.key()] = it->get<std::string>();
+        }
         saved["resume"] = dir;
         args = saved;
     }
@@ -179,13 +186,6 @@ static int run(Args args) {
     const bool compat = get(args, "compat", "") == "official";
     if (args.count("compat") && !compat) fail("--compat", "expected 'official', got '" + get(args, "compat", "") + "'");
     const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
-    std::filesystem::create_directories(out_dir);
-    if (!args.count("resume")) {
-        Args saved = args;
-        saved["out"] = out_dir;
-        saved.erase("stop-after");
-        atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
-    }
 
     // ---- data, tokenizer, backbone -----------------------------------------------------------------
     std::string data_root = get(args, "data", "");
@@ -312,6 +312,15 @@ static int run(Args args) {
 
     const std::vector<std::string> methods =
         parse_comparison_methods(get(args, "method", builtin ? "sapt,seqlora" : "sapt"));
+
+    // Only now, with every input read and checked, does the run leave anything in its output folder.
+    std::filesystem::create_directories(out_dir);
+    if (!args.count("resume")) {
+        Args saved = args;
+        saved["out"] = out_dir;
+        saved.erase("stop-after");
+        atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
+    }
     RunReport report;
     report.title = builtin ? "sapt.cpp built-in run: SAPT vs SeqLoRA on the synthetic suite" : "sapt.cpp run: " + order.id;
     for (const Task& t : tasks) report.tasks.push_back(t.name);

@@ -1,15 +1,19 @@
 // cuda_train_step.cpp — one SAPT-LoRA training step of T5-large on the GPU, written directly against the
-// kernel table (cuda_kernels), so it measures the backend alone: 24 encoder + 24 decoder layers (d 1024,
-// 16 heads of 64, FFN 4096, ReLU), frozen bf16 weights, relative-position bias, LoRA r = 8 on W_q and W_v
-// of every attention for the current task plus 14 earlier tasks mixed by per-example weights a(x) (one
-// stacked GEMM pair for all earlier tasks), cross-entropy over 32128 tokens, backward, AdamW on the
-// current task's adapters. Not measured: SAPT's small attention module a(x) itself (B x K numbers; fixed
-// here) and the KL replay step. `make bench-cuda`; --tiny runs toy shapes (a smoke test, also under the
-// CPU emulation). Records tokens/s with bf16 tensor-core GEMMs against the same step in f32 GEMMs.
+// kernel table (cuda_kernels), so it measures the backend alone: 24 encoder + 24 decoder layers (d 1024, 16
+// heads of 64, gated-GELU FFN 2816 as T5 v1.1), batch 16 x (512 + 50), frozen bf16 weights, relative-position
+// bias, LoRA r = 8 on W_q and W_v of every attention for the current task plus 14 earlier tasks mixed by
+// per-example weights a(x) (one stacked GEMM pair for all earlier tasks), cross-entropy over 32128 tokens,
+// backward, AdamW on the current task's adapters. Not measured: SAPT's small attention module a(x) itself
+// (B x K numbers; fixed here) and the KL replay step. Then the same step on a LLaMA-2-7B-shaped decoder
+// (d 4096, 32 heads of 128, RoPE, SwiGLU 11008, vocab 32000) cut to 4 of its 32 layers, batch 16 x 562.
+// `make bench-cuda`; --tiny runs toy shapes (a smoke test, also under the CPU emulation). Records tokens/s
+// with bf16 tensor-core GEMMs against the same step in f32 GEMMs and ends with lines
+// "RESULT t5large|llama7b tokens_per_s=... mfu=..." that bench/run_cuda.sh pairs with HF + PEFT.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -23,8 +27,12 @@ static const Kernels& K = cuda_kernels;
 struct Config {
     int B, T_src, T_tgt, d, H, d_ff, layers, V, R, tasks;
 };
-static const Config kT5Large = {8, 512, 50, 1024, 16, 4096, 24, 32128, 8, 15};
+static const Config kT5Large = {16, 512, 50, 1024, 16, 2816, 24, 32128, 8, 15};
 static const Config kTiny = {2, 9, 5, 64, 2, 96, 2, 101, 4, 3};
+// LLaMA: one causal stack over T_src = source + target tokens (T_tgt unused), 4 of LLaMA-2-7B's 32 layers.
+static const Config kLlama7bLayers4 = {16, 562, 0, 4096, 32, 11008, 4, 32000, 8, 15};
+static const Config kTinyLlama = {2, 7, 0, 64, 2, 96, 2, 101, 4, 3};
+static const float kRopeTheta = 10000.0f;
 
 // ---- device memory: everything is allocated once, before timing ----------------------------------------
 static std::vector<void*> allocations;
@@ -98,23 +106,26 @@ struct AttentionSublayer {
     float* norm;
     bf16 *wk, *wo;
     LoraProjection q_proj, v_proj;
-    float *pos_bias;                              // (H, Tq, Tk) frozen, null for cross attention
+    float *pos_bias;                              // (H, Tq, Tk) frozen, null for cross attention and LLaMA
+    const int32_t* positions;                     // (B, T) RoPE positions (LLaMA), null for T5
+    float* pre_rope;                              // (N, d) q or k before the rotation (LLaMA only)
     float *x_in, *h, *rstd, *q, *k, *v, *o, *lse; // saved for backward
     AttentionShape shape;
 };
 struct FfnSublayer {
+    bool swiglu;  // gate activation SiLU (LLaMA) or GELU (T5 v1.1)
     float* norm;
-    bf16 *wi, *wo;
-    float *x_in, *h, *rstd, *pre, *act;
+    bf16 *wi_gate, *wi_up, *wo;
+    float *x_in, *h, *rstd, *pre_gate, *pre_up, *act_gate, *act;  // act = act_gate(pre_gate) * pre_up
 };
 
 // Shared scratch for every backward (sized for the larger stack).
 struct Scratch {
-    float *dh, *dq, *dk, *dv, *do_, *dact, *nr;  // do_ and dact are (N, max(d, d_ff))
+    float *dh, *dq, *dk, *dv, *do_, *dact, *dup, *nr;  // do_, dact and dup are (N, max(d, d_ff))
 };
 
-static AttentionSublayer make_attention(const Config& c, int Tq, int Tk, bool cross, bool causal, float*& params,
-                                        float*& grads) {
+static AttentionSublayer make_attention(const Config& c, int Tq, int Tk, bool cross, bool causal,
+                                        const int32_t* positions, float*& params, float*& grads) {
     AttentionSublayer a;
     size_t d = c.d, Nq = size_t(c.B) * Tq, Nk = size_t(c.B) * Tk;
     a.cross = cross;
@@ -123,21 +134,26 @@ static AttentionSublayer make_attention(const Config& c, int Tq, int Tk, bool cr
     a.wo = frozen_weight(d * d, 0.01f);
     a.q_proj = make_projection(c, Nq, params, grads);
     a.v_proj = make_projection(c, Nk, params, grads);
-    a.pos_bias = cross ? nullptr : floats(size_t(c.H) * Tq * Tk, 0.1f);
+    a.pos_bias = cross || positions ? nullptr : floats(size_t(c.H) * Tq * Tk, 0.1f);
+    a.positions = positions;
+    a.pre_rope = positions ? floats((Nq > Nk ? Nq : Nk) * d) : nullptr;
     a.x_in = floats(Nq * d), a.h = floats(Nq * d), a.rstd = floats(Nq), a.q = floats(Nq * d), a.k = floats(Nk * d), a.v = floats(Nk * d);
     a.o = floats(Nq * d), a.lse = floats(size_t(c.B) * c.H * Tq);
-    a.shape = AttentionShape{c.B, Tq, Tk, c.H, c.H, c.d / c.H, 1.0f, causal};  // T5: no 1/sqrt(D)
+    float scale = positions ? 1.0f / std::sqrt(float(c.d / c.H)) : 1.0f;  // T5: no 1/sqrt(D)
+    a.shape = AttentionShape{c.B, Tq, Tk, c.H, c.H, c.d / c.H, scale, causal};
     return a;
 }
 
-static FfnSublayer make_ffn(const Config& c, int T) {
+static FfnSublayer make_ffn(const Config& c, int T, bool swiglu) {
     FfnSublayer f;
+    f.swiglu = swiglu;
     size_t d = c.d, N = size_t(c.B) * T;
     f.norm = floats(d, 1.0f);
-    f.wi = frozen_weight(size_t(c.d_ff) * d, 0.01f);
+    f.wi_gate = frozen_weight(size_t(c.d_ff) * d, 0.01f);
+    f.wi_up = frozen_weight(size_t(c.d_ff) * d, 0.01f);
     f.wo = frozen_weight(d * c.d_ff, 0.01f);
-    f.x_in = floats(N * d), f.h = floats(N * d), f.rstd = floats(N), f.pre = floats(N * c.d_ff);
-    f.act = floats(N * c.d_ff);
+    f.x_in = floats(N * d), f.h = floats(N * d), f.rstd = floats(N), f.pre_gate = floats(N * c.d_ff);
+    f.pre_up = floats(N * c.d_ff), f.act_gate = floats(N * c.d_ff), f.act = floats(N * c.d_ff);
     return f;
 }
 
@@ -149,11 +165,22 @@ static void attention_forward(AttentionSublayer& a, const Config& c, float* x, c
     copy(a.x_in, x, Nq * d);
     K.rmsnorm_forward(a.h, a.rstd, x, a.norm, Nq, d, 1e-6f);
     const float* kv = a.cross ? kv_source : a.h;
-    projection_forward(a.q_proj, c, a.h, Nq, mix_q, a.q);
-    K.gemm_bf16b(false, true, int(Nk), d, d, 1.0f, kv, d, a.wk, d, 0.0f, a.k, d);
+    int D = d / c.H;
+    projection_forward(a.q_proj, c, a.h, Nq, mix_q, a.positions ? a.pre_rope : a.q);
+    if (a.positions) K.rope_forward(a.q, a.pre_rope, a.positions, c.B, a.shape.Tq, c.H, D, kRopeTheta);
+    K.gemm_bf16b(false, true, int(Nk), d, d, 1.0f, kv, d, a.wk, d, 0.0f, a.positions ? a.pre_rope : a.k, d);
+    if (a.positions) K.rope_forward(a.k, a.pre_rope, a.positions, c.B, a.shape.Tk, c.H, D, kRopeTheta);
     projection_forward(a.v_proj, c, kv, Nk, mix_kv, a.v);
     K.attention_forward(a.o, a.lse, a.q, a.k, a.v, a.pos_bias, key_mask, a.shape);
     K.gemm_bf16b(false, true, int(Nq), d, d, 1.0f, a.o, d, a.wo, d, 1.0f, x, d);  // residual: beta = 1
+}
+
+// The gradient of q or k before RoPE: the rotation's transpose, into scratch (T5: the gradient as it is).
+static const float* unrotated(const AttentionSublayer& a, const Config& c, const float* grad, int T, float* scratch) {
+    if (!a.positions) return grad;
+    K.fill(scratch, 0.0f, size_t(c.B) * T * c.d);
+    K.rope_backward(scratch, grad, a.positions, c.B, T, c.H, c.d / c.H, kRopeTheta);
+    return scratch;
 }
 
 // dx (Nq, d) holds d(output) and receives d(input); d(kv_source) is added into dkv_source (cross only).
@@ -169,8 +196,10 @@ static void attention_backward(AttentionSublayer& a, const Config& c, float* dx,
     const float* kv = a.cross ? kv_source : a.h;
     float* dkv = a.cross ? dkv_source : s.dh;
     K.fill(s.dh, 0.0f, Nq * d);
-    projection_backward(a.q_proj, c, a.h, Nq, mix_q0, s.dq, s.dh, s.nr);
-    K.gemm_bf16b(false, false, int(Nk), d, d, 1.0f, s.dk, d, a.wk, d, 1.0f, dkv, d);
+    // s.do_ is free once the attention backward has read it: it holds each un-rotated gradient in turn.
+    projection_backward(a.q_proj, c, a.h, Nq, mix_q0, unrotated(a, c, s.dq, a.shape.Tq, s.do_), s.dh, s.nr);
+    K.gemm_bf16b(false, false, int(Nk), d, d, 1.0f, unrotated(a, c, s.dk, a.shape.Tk, s.do_), d, a.wk, d, 1.0f,
+                 dkv, d);
     projection_backward(a.v_proj, c, kv, Nk, mix_kv0, s.dv, dkv, s.nr);
     K.rmsnorm_backward(dx, nullptr, s.dh, a.x_in, a.norm, a.rstd, Nq, d);  // dx already holds the residual path
 }
@@ -179,17 +208,23 @@ static void ffn_forward(FfnSublayer& f, const Config& c, float* x, size_t N) {
     int d = c.d, n = int(N);
     copy(f.x_in, x, N * d);
     K.rmsnorm_forward(f.h, f.rstd, x, f.norm, N, d, 1e-6f);
-    K.gemm_bf16b(false, true, n, c.d_ff, d, 1.0f, f.h, d, f.wi, d, 0.0f, f.pre, c.d_ff);
-    K.relu_forward(f.act, f.pre, N * c.d_ff);
+    K.gemm_bf16b(false, true, n, c.d_ff, d, 1.0f, f.h, d, f.wi_gate, d, 0.0f, f.pre_gate, c.d_ff);
+    K.gemm_bf16b(false, true, n, c.d_ff, d, 1.0f, f.h, d, f.wi_up, d, 0.0f, f.pre_up, c.d_ff);
+    (f.swiglu ? K.silu_forward : K.gelu_forward)(f.act_gate, f.pre_gate, N * c.d_ff);
+    K.mul(f.act, f.act_gate, f.pre_up, N * c.d_ff);
     K.gemm_bf16b(false, true, n, d, c.d_ff, 1.0f, f.act, c.d_ff, f.wo, c.d_ff, 1.0f, x, d);
 }
 
 static void ffn_backward(FfnSublayer& f, const Config& c, float* dx, size_t N, Scratch& s) {
     int d = c.d, n = int(N);
-    K.gemm_bf16b(false, false, n, c.d_ff, d, 1.0f, dx, d, f.wo, c.d_ff, 0.0f, s.do_, c.d_ff);
-    K.fill(s.dact, 0.0f, N * c.d_ff);
-    K.relu_backward(s.dact, s.do_, f.pre, N * c.d_ff);
-    K.gemm_bf16b(false, false, n, d, c.d_ff, 1.0f, s.dact, c.d_ff, f.wi, d, 0.0f, s.dh, d);
+    size_t NF = N * c.d_ff;
+    K.gemm_bf16b(false, false, n, c.d_ff, d, 1.0f, dx, d, f.wo, c.d_ff, 0.0f, s.do_, c.d_ff);  // d(act)
+    K.mul(s.dup, s.do_, f.act_gate, NF);                                                        // d(pre_up)
+    K.mul(s.do_, s.do_, f.pre_up, NF);                                                          // d(act_gate)
+    K.fill(s.dact, 0.0f, NF);
+    (f.swiglu ? K.silu_backward : K.gelu_backward)(s.dact, s.do_, f.pre_gate, NF);              // d(pre_gate)
+    K.gemm_bf16b(false, false, n, d, c.d_ff, 1.0f, s.dact, c.d_ff, f.wi_gate, d, 0.0f, s.dh, d);
+    K.gemm_bf16b(false, false, n, d, c.d_ff, 1.0f, s.dup, c.d_ff, f.wi_up, d, 1.0f, s.dh, d);
     K.rmsnorm_backward(dx, nullptr, s.dh, f.x_in, f.norm, f.rstd, N, d);
 }
 
@@ -238,11 +273,11 @@ static Model build(const Config& c) {
     M.v = floats(M.n_params);
     float *params = M.params, *grads = M.grads;
     for (int l = 0; l < c.layers; l++) {
-        M.enc_self.push_back(make_attention(c, c.T_src, c.T_src, false, false, params, grads));
-        M.enc_ffn.push_back(make_ffn(c, c.T_src));
-        M.dec_self.push_back(make_attention(c, c.T_tgt, c.T_tgt, false, true, params, grads));
-        M.dec_cross.push_back(make_attention(c, c.T_tgt, c.T_src, true, false, params, grads));
-        M.dec_ffn.push_back(make_ffn(c, c.T_tgt));
+        M.enc_self.push_back(make_attention(c, c.T_src, c.T_src, false, false, nullptr, params, grads));
+        M.enc_ffn.push_back(make_ffn(c, c.T_src, false));
+        M.dec_self.push_back(make_attention(c, c.T_tgt, c.T_tgt, false, true, nullptr, params, grads));
+        M.dec_cross.push_back(make_attention(c, c.T_tgt, c.T_src, true, false, nullptr, params, grads));
+        M.dec_ffn.push_back(make_ffn(c, c.T_tgt, false));
     }
     M.enc_norm = floats(d, 1.0f), M.dec_norm = floats(d, 1.0f);
 
@@ -273,7 +308,7 @@ static Model build(const Config& c) {
     M.denc_x = floats(N_src * d);
     size_t widest = N_src * size_t(c.d_ff > c.d ? c.d_ff : c.d);
     M.scratch = Scratch{floats(N_src * d), floats(N_src * d), floats(N_src * d), floats(N_src * d),
-                        floats(widest), floats(widest), floats(N_src * size_t(c.R))};
+                        floats(widest), floats(widest), floats(widest), floats(N_src * size_t(c.R))};
     return M;
 }
 
@@ -325,14 +360,107 @@ static double train_step(Model& M, int step) {
     return loss;
 }
 
+// ---- the LLaMA-shaped decoder: one causal stack, RoPE, SwiGLU, untied LM head, the same SAPT LoRA mix ----
+struct Llama {
+    Config c;
+    bf16 *embedding, *head;  // (V, d) each, frozen
+    std::vector<AttentionSublayer> attention;
+    std::vector<FfnSublayer> ffn;
+    float* final_norm;
+    float *params, *grads, *m, *v;
+    size_t n_params;
+    int32_t *ids, *targets, *positions;
+    float *mix, *mix0;
+    float *x, *h, *rstd, *logits, *dlogits, *losses, *ce_lse, *dx, *dh;
+    Scratch scratch;
+};
+
+static Llama build_llama(const Config& c) {
+    Llama M;
+    M.c = c;
+    size_t T = c.T_src, N = size_t(c.B) * T, d = c.d;
+    M.embedding = frozen_weight(size_t(c.V) * d, 0.01f), M.head = frozen_weight(size_t(c.V) * d, 0.01f);
+    M.n_params = 2 * size_t(c.R) * d * 2 * size_t(c.layers);  // q and v of every layer
+    M.params = floats(M.n_params, 0.01f), M.grads = floats(M.n_params), M.m = floats(M.n_params);
+    M.v = floats(M.n_params);
+    std::vector<int32_t> ids(N), targets(N), positions(N);
+    for (size_t i = 0; i < N; i++) {
+        ids[i] = int32_t((i * 7919) % c.V), targets[i] = int32_t((i * 7) % c.V), positions[i] = int32_t(i % T);
+    }
+    M.ids = upload(ids), M.targets = upload(targets), M.positions = upload(positions);
+    float *params = M.params, *grads = M.grads;
+    for (int l = 0; l < c.layers; l++) {
+        M.attention.push_back(make_attention(c, int(T), int(T), false, true, M.positions, params, grads));
+        M.ffn.push_back(make_ffn(c, int(T), true));
+    }
+    M.final_norm = floats(d, 1.0f);
+    std::vector<float> weights(size_t(c.B) * c.tasks, 4.0f / float(c.tasks));  // a(x) alpha / r, as above
+    float* task_weights = upload(weights);
+    M.mix = broadcast_mix(c, int(T), task_weights, c.R, c.tasks);
+    M.mix0 = broadcast_mix(c, int(T), task_weights, c.R, 1);
+    M.x = floats(N * d), M.h = floats(N * d), M.rstd = floats(N), M.dx = floats(N * d), M.dh = floats(N * d);
+    M.logits = floats(N * c.V), M.dlogits = floats(N * c.V), M.losses = floats(N), M.ce_lse = floats(N);
+    size_t widest = N * size_t(c.d_ff > c.d ? c.d_ff : c.d);
+    M.scratch = Scratch{floats(N * d), floats(N * d), floats(N * d), floats(N * d),
+                        floats(widest), floats(widest), floats(widest), floats(N * size_t(c.R))};
+    return M;
+}
+
+static double llama_step(Llama& M, int step) {
+    const Config& c = M.c;
+    size_t N = size_t(c.B) * c.T_src, d = c.d;
+    K.fill(M.grads, 0.0f, M.n_params);
+    K.embedding_forward_bf16(M.x, M.ids, M.embedding, N, d);
+    for (int l = 0; l < c.layers; l++) {
+        attention_forward(M.attention[l], c, M.x, nullptr, nullptr, M.mix, M.mix);
+        ffn_forward(M.ffn[l], c, M.x, N);
+    }
+    K.rmsnorm_forward(M.h, M.rstd, M.x, M.final_norm, N, d, 1e-5f);
+    K.gemm_bf16b(false, true, int(N), c.V, c.d, 1.0f, M.h, c.d, M.head, c.d, 0.0f, M.logits, c.V);
+    long count = K.cross_entropy_forward(M.losses, M.ce_lse, M.logits, M.targets, N, c.V);
+    double loss = K.sum(M.losses, N) / double(count);
+    K.fill(M.dlogits, 0.0f, N * c.V);
+    K.cross_entropy_backward(M.dlogits, M.logits, M.ce_lse, M.targets, 1.0f / float(count), N, c.V);
+    K.gemm_bf16b(false, false, int(N), c.d, c.V, 1.0f, M.dlogits, c.V, M.head, c.d, 0.0f, M.dh, c.d);
+    K.fill(M.dx, 0.0f, N * d);
+    K.rmsnorm_backward(M.dx, nullptr, M.dh, M.x, M.final_norm, M.rstd, N, d);
+    for (int l = c.layers - 1; l >= 0; l--) {
+        ffn_backward(M.ffn[l], c, M.dx, N, M.scratch);
+        attention_backward(M.attention[l], c, M.dx, nullptr, nullptr, nullptr, M.mix0, M.mix0, M.scratch);
+    }
+    K.adamw_step(M.params, M.grads, M.m, M.v, M.n_params, 3e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, step);
+    return loss;
+}
+
+// Useful FLOPs of one step, the formula bench/cuda_hf_peft.py uses too: every frozen weight matrix costs
+// 2 x params x rows forward and as much again for the activation gradient (4 per param-row), every trained
+// LoRA matrix 6 (forward, activation gradient, weight gradient); attention scores are left out, as in 6 N T.
+// Only the current task's adapter counts: the 14 earlier adapters SAPT mixes in are extra work, not credit.
+static double step_flops(const Config& c) {
+    double N_src = double(c.B) * c.T_src, N_tgt = double(c.B) * c.T_tgt, d = c.d, F = c.d_ff;
+    double ffn = 3.0 * d * F;  // gated: wi_0, wi_1, wo
+    double frozen = c.layers * (N_src * (4 * d * d + ffn) + N_tgt * (6 * d * d + ffn) + N_src * 2 * d * d) +
+                    N_tgt * double(c.V) * d;
+    double lora_per_row = 2.0 * c.R * d;  // A (R, d) and B (d, R)
+    double lora = c.layers * lora_per_row * (2 * N_src + 2 * N_tgt + N_tgt + N_src);
+    return 4.0 * frozen + 6.0 * lora;
+}
+static double llama_step_flops(const Config& c) {
+    double N = double(c.B) * c.T_src, d = c.d;
+    double frozen = N * (c.layers * (4 * d * d + 3 * d * c.d_ff) + double(c.V) * d);
+    double lora = N * c.layers * 2 * (2.0 * c.R * d);
+    return 4.0 * frozen + 6.0 * lora;
+}
+static const double kPeakBf16Flops = 989e12;  // H100 / H200 SXM dense bf16
+
 // Milliseconds per step, after warm-up steps (cuBLAS heuristics, allocator cache); prints the last loss.
-static double time_steps(Model& M, int warmup, int measured) {
+static double time_steps(const std::function<double(int)>& train_step, int warmup, int measured) {
     static int step = 1;  // AdamW's step count runs on across calls
     double loss = 0.0;
-    for (int i = 0; i < warmup; i++) loss = train_step(M, step++);
+    for (int i = 0; i < warmup; i++) loss = train_step(step++);
     cuda_synchronize();
     auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < measured; i++) loss = train_step(M, step++);
+    for (int i = 0; i < measured; i++) loss = train_step(step++);
     cuda_synchronize();
     double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     std::printf("  (loss after step %d: %.4f)\n", step - 1, loss);
@@ -354,15 +482,35 @@ int main(int argc, char** argv) {
     double tokens = double(c.B) * (c.T_src + c.T_tgt);
     int warmup = tiny ? 1 : 3, measured = tiny ? 1 : 10;
     cuda_set_gemm_precision(GemmPrecision::F32);
-    double f32_ms = time_steps(model, warmup, measured);
+    auto t5_step = [&](int step) { return train_step(model, step); };
+    double f32_ms = time_steps(t5_step, warmup, measured);
     cuda_set_gemm_precision(GemmPrecision::BF16);
-    double bf16_ms = time_steps(model, warmup, measured);
+    double bf16_ms = time_steps(t5_step, warmup, measured);
     std::printf("  f32 GEMMs:                 %8.1f ms/step  %9.0f tokens/s\n", f32_ms, tokens / f32_ms * 1e3);
     std::printf("  bf16 tensor-core GEMMs:    %8.1f ms/step  %9.0f tokens/s\n", bf16_ms, tokens / bf16_ms * 1e3);
+    double tokens_per_s = tokens / bf16_ms * 1e3, mfu = step_flops(c) / (bf16_ms * 1e-3) / kPeakBf16Flops;
+    std::printf("  useful work %.2f TFLOP/step, MFU %.1f%% of %.0f TFLOP/s bf16\n", step_flops(c) * 1e-12,
+                mfu * 100, kPeakBf16Flops * 1e-12);
     if (!tiny) {
         append_bench_record("cuda_sapt_lora_step_t5_large", tokens / bf16_ms * 1e3, tokens / f32_ms * 1e3,
                             "same step with f32 cuBLAS GEMMs (SAPT_CUDA_GEMM=f32)", "tokens/s", 1);
     }
+    std::printf("RESULT %s tokens_per_s=%.1f mfu=%.4f\n", tiny ? "t5tiny" : "t5large", tokens_per_s, mfu);
+    for (void* p : allocations) device_free(p);
+    allocations.clear();
+
+    const Config& lc = tiny ? kTinyLlama : kLlama7bLayers4;
+    std::printf("SAPT-LoRA step, LLaMA-2-7B%s shapes, %d of 32 layers: B %d, sequence %d, d %d, %d heads, FFN %d, "
+                "LoRA r %d, %d tasks\n", tiny ? " (tiny)" : "", lc.layers, lc.B, lc.T_src, lc.d, lc.H, lc.d_ff, lc.R,
+                lc.tasks);
+    Llama llama = build_llama(lc);
+    double llama_ms = time_steps([&](int step) { return llama_step(llama, step); }, warmup, measured);
+    double llama_tokens_per_s = double(lc.B) * lc.T_src / llama_ms * 1e3;
+    double llama_mfu = llama_step_flops(lc) / (llama_ms * 1e-3) / kPeakBf16Flops;
+    std::printf("  bf16 tensor-core GEMMs:    %8.1f ms/step  %9.0f tokens/s  %.2f TFLOP/step, MFU %.1f%%\n", llama_ms,
+                llama_tokens_per_s, llama_step_flops(lc) * 1e-12, llama_mfu * 100);
+    std::printf("RESULT %s tokens_per_s=%.1f mfu=%.4f\n", tiny ? "llamatiny" : "llama7b", llama_tokens_per_s,
+                llama_mfu);
     for (void* p : allocations) device_free(p);
     return 0;
 }

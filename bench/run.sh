@@ -30,3 +30,10 @@ echo
 echo "== models"
 "$BUILD/bench/models"
 "$BUILD/bench/models_memory"
+
+# ---- SAPT step time: a full training step with 15 tasks vs 1 task (target t15/t1 <= 1.15, lower is
+# better; the record's ratio is 1.15 / (t15/t1), > 1 = target met). Passive OpenMP waiting, as ./train
+# runs, so that a busy machine does not turn every small op into a fight for the cores ----------------
+echo
+echo "== sapt step time"
+OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive} "$BUILD/bench/sapt_step"

@@ -2,6 +2,7 @@
 // that turn a config we cannot run into a clear error instead of a silently wrong model.
 #include "models/config.h"
 
+#include <climits>
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
@@ -31,6 +32,23 @@ static void read_field(const json& j, const char* key, Value& out, const std::st
     } catch (const json::exception&) {
         fail(where, std::string("field \"") + key + "\" has the wrong type (got " + it->dump() + ")");
     }
+}
+
+// Integer fields: a float (2.5) or a number outside int would otherwise be converted silently, or with
+// undefined behaviour for a float beyond int's range.
+static void read_field(const json& j, const char* key, int& out, const std::string& where, bool required) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+        if (required) fail(where, std::string("missing field \"") + key + "\"");
+        return;
+    }
+    if (!it->is_number_integer()) {
+        fail(where, std::string("field \"") + key + "\" has the wrong type (expected an integer, got " + it->dump() + ")");
+    }
+    const bool fits = it->is_number_unsigned() ? it->get<uint64_t>() <= (uint64_t)INT_MAX
+                                               : it->get<int64_t>() >= INT_MIN && it->get<int64_t>() <= INT_MAX;
+    if (!fits) fail(where, std::string("field \"") + key + "\" is out of range (expected an int, got " + it->dump() + ")");
+    out = (int)it->get<int64_t>();
 }
 
 static void check_positive(int value, const char* key, const std::string& where) {

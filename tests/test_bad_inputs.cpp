@@ -109,8 +109,18 @@ const std::vector<LibraryCase>& library_cases() {
         {"config.json without a required field", "config.json", "missing field \"d_ff\"",
          [](auto& d) { hf_dir(d, R"({"model_type":"t5","d_model":16,"d_kv":4,"num_heads":4,"num_layers":2,"vocab_size":40})", kT5Dir); },
          [](auto& d) { load_pretrained_model(d); }},
-        {"config.json field of the wrong type", "config.json", "field \"d_model\" has the wrong type (got \"big\")",
+        {"config.json field of the wrong type", "config.json", "field \"d_model\" has the wrong type (expected an integer, got \"big\")",
          [](auto& d) { hf_dir(d, R"({"model_type":"t5","d_model":"big","d_kv":4,"d_ff":8,"num_heads":4,"num_layers":2,"vocab_size":40})", kT5Dir); },
+         [](auto& d) { load_pretrained_model(d); }},
+        {"config.json integer field given as a huge float", "config.json", "field \"num_attention_heads\" has the wrong type (expected an integer",
+         [](auto& d) {
+             hf_dir(d, R"({"model_type":"llama","hidden_size":8,"intermediate_size":16,"num_attention_heads":22222222222.5,"num_hidden_layers":1,"vocab_size":8})", kLlamaDir);
+         },
+         [](auto& d) { load_pretrained_model(d); }},
+        {"config.json integer field beyond int", "config.json", "field \"vocab_size\" is out of range (expected an int, got 4294967296)",
+         [](auto& d) {
+             hf_dir(d, R"({"model_type":"llama","hidden_size":8,"intermediate_size":16,"num_attention_heads":2,"num_hidden_layers":1,"vocab_size":4294967296})", kLlamaDir);
+         },
          [](auto& d) { load_pretrained_model(d); }},
         {"config.json heads that do not divide the width", "config.json", "hidden_size must be a multiple of num_attention_heads",
          [](auto& d) {

@@ -40,7 +40,7 @@ CUDA_SRCS  := $(wildcard kernels/cuda/*.cu)
 ifeq ($(CUDA),1)
   ifeq ($(HAVE_NVCC),yes)
     CUDA_ARCH  := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
-    NVCCFLAGS  := -std=c++17 -O3 $(CUDA_ARCH) -I. -Xcompiler -fopenmp,-Wall -DSAPT_CUDA
+    NVCCFLAGS  := -std=c++17 -O3 $(CUDA_ARCH) -I. -Xcompiler -fopenmp,-Wall -DSAPT_CUDA -MMD -MP
     CXXFLAGS   += -DSAPT_CUDA -I$(CUDA_HOME)/include
     LIB_OBJS   += $(CUDA_SRCS:%.cu=$(BUILD)/%.cu.o)
     LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcublasLt
@@ -79,11 +79,13 @@ $(BUILD)/test_all: $(TEST_OBJS) $(BUILD)/libsapt.a
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # `make test` is what CI runs, one part after the other: the CPU suite, every custom CUDA kernel under
-# the CPU emulation, and (where nvcc exists) a compile of the CUDA backend for sm_80 and sm_90.
+# the CPU emulation, the file-format, kernel and op tests again under ASan + UBSan, and (where nvcc
+# exists) a compile of the CUDA backend for sm_80 and sm_90.
 # The suite runs from the repo root; tests that need ../shared read SAPT_SHARED (default ../shared).
 test:
 	$(MAKE) test-cpu
 	$(MAKE) test-emu
+	$(MAKE) test-san-fast
 	$(MAKE) cuda-compile
 
 test-cpu: $(BUILD)/test_all $(PROGRAMS)

@@ -1,7 +1,9 @@
 // mtl.h — MTL, the usual upper bound of continual-learning tables: one LoRA trained on the union of every
 // task's training set at once (no sequence, so nothing to forget), then scored on each task. Its only
 // meaningful score is AP; it fills the last row of the accuracy matrix. The training budget is the
-// sequential one: the same epochs (or steps) over all the data. Not here: the training loop (trainer.h).
+// sequential one: the same epochs (or steps) over all the data. It trains on every training instance: the
+// loop's held-out tenth (recorded selection targets, continual.cpp) is a SAPT need MTL does not have.
+// Not here: the training loop (trainer.h).
 #pragma once
 #include "sapt/continual.h"
 

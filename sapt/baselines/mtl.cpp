@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <limits>
 
 #include "engine/error.h"
@@ -24,6 +25,7 @@ ContinualResult run_multitask(const Model& model, const Tokenizer& tokenizer, co
     AdamW optimizer = adamw_create(sapt_trainable_parameters(state), options.train.lr, options.train.weight_decay);
     TrainPosition position;
     position.data_rng = rng_make(options.seed, 2000);
+    if (!options.out_dir.empty()) std::filesystem::create_directories(options.out_dir);
     TrainOptions train = options.train;
     train.label = "mtl all " + std::to_string(tasks.size()) + " tasks";
     train.log_path = options.out_dir.empty() ? "" : options.out_dir + "/log.jsonl";

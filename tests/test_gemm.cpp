@@ -130,12 +130,14 @@ void check_gemm(Shape s, bool trans_a, bool trans_b, float alpha, float beta, in
     check_result(C, C_old, ldc, expected, s.M, s.N, s.K, alpha, beta);
 }
 
-// Thin shapes (a side <= 4) take the direct loops; the rest cross partial register tiles and several
+// Thin shapes (a side <= 4) take the direct loops, and so do few rows (M <= 16) against B stored (N, K) (the
+// 4 x 4 dot blocks: M = 5, 13 and 16 leave partial blocks, 4100 columns split across threads); the rest cross partial register tiles and several
 // KC / MC / NC blocks (K = 1100 > 2 KC; M = 700 > 2 MC; N = 2100 > NC) so that the block seams, and
 // threads sharing packed blocks (or, for few rows, splitting columns), are exercised.
 const Shape kShapes[] = {{1, 1, 1},      {7, 13, 29},   {1000, 1, 1000}, {1, 1000, 1000}, {33, 65, 17},
                          {3, 50, 70},    {50, 3, 70},   {40, 50, 2},     {130, 97, 1100}, {700, 40, 300},
-                         {20, 2100, 40}, {130, 2100, 20}};
+                         {20, 2100, 40}, {130, 2100, 20}, {8, 97, 1100},  {16, 530, 37},
+                         {5, 4100, 64},  {13, 6, 300}};
 
 }  // namespace
 

@@ -2,7 +2,8 @@
 // Large products follow Goto / BLIS: cut op(B) into KC x NC blocks and op(A) into MC x KC blocks that fit
 // the caches, pack them into micro-panels, and run a register-tile micro-kernel (gemm_microkernel.cpp).
 // Threads share the packed B and take rows of C block by block. Thin products (a side <= 4) skip
-// packing: they run as axpys along whichever operand is contiguous, or as vector dot products.
+// packing: they run as axpys along whichever operand is contiguous, or as vector dot products; so do a few
+// rows of A against a weight stored row by row (decoding), as blocks of dot products.
 // Nothing here checks arguments: the engine validated shapes before calling a kernel.
 #include "kernels/cpu/gemm.h"
 
@@ -200,6 +201,35 @@ void gemm_direct_dots(const GemmProblem& p, bool parallel) {
     }
 }
 
+// Few rows of A times a weight stored (N, K), x W^T for the handful of tokens of a decoding step: packing
+// would read and write the whole weight to feed a few rows, so the dot products read it where it lies,
+// once, 4 weight rows at a time against every 4 rows of A. Threads split the weight rows.
+constexpr int kSkinnyMaxRows = 16;
+
+bool is_skinny(const GemmProblem& p) { return !p.trans_a && p.trans_b && p.M <= kSkinnyMaxRows && p.K > 4; }
+
+void gemm_direct_skinny(const GemmProblem& p, bool parallel) {
+    int n_column_blocks = (p.N + 3) / 4;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int column_block = 0; column_block < n_column_blocks; ++column_block) {
+        int j0 = column_block * 4, n_y = min_int(4, p.N - j0);
+        size_t b_offset = (size_t)j0 * p.ldb;
+        for (int i0 = 0; i0 < p.M; i0 += 4) {
+            int n_x = min_int(4, p.M - i0);
+            float dots[16];
+            gemm_dot_block(p.A + (size_t)i0 * p.lda, p.lda, n_x, p.B ? p.B + b_offset : nullptr,
+                           p.B ? nullptr : p.B_bf16 + b_offset, p.ldb, n_y, p.K, dots);
+            for (int r = 0; r < n_x; ++r) {
+                float* c_row = p.C + (size_t)(i0 + r) * p.ldc + j0;
+                for (int c = 0; c < n_y; ++c) {
+                    float value = p.alpha * dots[r * 4 + c];
+                    c_row[c] = p.beta == 0.0f ? value : value + p.beta * c_row[c];
+                }
+            }
+        }
+    }
+}
+
 // Products with a side of at most 4 would fill at most 4 of a register tile's 14 (or 32) rows (columns).
 bool is_thin(const GemmProblem& p) { return p.M <= 4 || p.N <= 4 || p.K <= 4; }
 
@@ -348,7 +378,9 @@ void run_gemm(const GemmProblem& p, bool allow_threads) {
     }
     bool parallel = allow_threads && 2.0 * p.M * p.N * p.K >= kParallelMinFlops;
     // Thin products: pick the form whose inner loop runs along a long, contiguous side.
-    if (!is_thin(p)) {
+    if (is_skinny(p)) {
+        gemm_direct_skinny(p, parallel);
+    } else if (!is_thin(p)) {
         gemm_blocked(p, parallel);
     } else if (p.K <= 4 || (p.M <= 4 && !p.trans_b)) {
         gemm_direct_rows(p, parallel);

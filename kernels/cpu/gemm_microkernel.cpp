@@ -347,3 +347,62 @@ float gemm_dot(const float* x, const float* y_f32, const bf16* y_bf16, int n) {
 }
 
 #endif
+
+// ---- 4 x 4 blocks of dot products (few rows of A against a weight stored row by row) ----------------
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+
+// How far ahead along a weight row the next chunks are requested from memory (the rows are read once,
+// from DRAM, so the hardware prefetcher alone leaves the loads waiting).
+constexpr int kDotPrefetchAhead = 256;
+
+void gemm_dot_block(const float* x, long x_stride, int n_x, const float* y_f32, const bf16* y_bf16, long y_stride,
+                    int n_y, int n, float dots[16]) {
+    // Missing rows repeat the last real one, so the loop has no row tests; their dots are ignored.
+    const float* x_rows[4];
+    size_t y_offsets[4];
+    for (int r = 0; r < 4; ++r) x_rows[r] = x + (size_t)(r < n_x ? r : n_x - 1) * x_stride;
+    for (int c = 0; c < 4; ++c) y_offsets[c] = (size_t)(c < n_y ? c : n_y - 1) * y_stride;
+    __m512 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_setzero_ps();
+    }
+    for (int k = 0; k < n; k += 16) {
+        int chunk = n - k < 16 ? n - k : 16;
+        __mmask16 mask = chunk == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << chunk) - 1);
+        __m512 y[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; ++c) {
+            if (y_f32) _mm_prefetch((const char*)(y_f32 + y_offsets[c] + k + kDotPrefetchAhead), _MM_HINT_T0);
+            y[c] = load_row_chunk(y_f32, y_bf16, y_offsets[c] + k, chunk);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+            __m512 xr = _mm512_maskz_loadu_ps(mask, x_rows[r] + k);
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; ++c) acc[r][c] = _mm512_fmadd_ps(xr, y[c], acc[r][c]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; ++c) dots[r * 4 + c] = _mm512_reduce_add_ps(acc[r][c]);
+    }
+}
+
+#else
+
+void gemm_dot_block(const float* x, long x_stride, int n_x, const float* y_f32, const bf16* y_bf16, long y_stride,
+                    int n_y, int n, float dots[16]) {
+    for (int r = 0; r < n_x; ++r) {
+        for (int c = 0; c < n_y; ++c) {
+            size_t at = (size_t)c * y_stride;
+            dots[r * 4 + c] = gemm_dot(x + (size_t)r * x_stride, y_f32 ? y_f32 + at : nullptr,
+                                       y_f32 ? nullptr : y_bf16 + at, n);
+        }
+    }
+}
+
+#endif

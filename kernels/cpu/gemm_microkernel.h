@@ -41,3 +41,10 @@ void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, flo
 
 // sum_k x[k] * y[k] over n contiguous values, y in f32 or bf16 (exactly one of y_f32 / y_bf16 non-null).
 float gemm_dot(const float* x, const float* y_f32, const bf16* y_bf16, int n);
+
+// A 4 x 4 block of those dot products: dots[r * 4 + c] = x_r . y_c for the n_x <= 4 rows of x (row stride
+// x_stride) and n_y <= 4 rows of y (f32 or bf16, row stride y_stride), n contiguous values each. Every
+// chunk of a row is loaded once for the four rows on the other side, so 8 loads feed 16 FMAs. Entries
+// r >= n_x or c >= n_y are unspecified.
+void gemm_dot_block(const float* x, long x_stride, int n_x, const float* y_f32, const bf16* y_bf16, long y_stride,
+                    int n_y, int n, float dots[16]);

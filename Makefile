@@ -20,6 +20,8 @@ LDLIBS    := -lutf8proc -lpthread
 
 ifeq ($(SAN),1)
   BUILD    := $(BUILD)-san
+  # the sanitized programs go beside the sanitized suite, not over ./train
+  PROGRAM_DIR := $(BUILD)/bin/
   CXXFLAGS += -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS  += -fsanitize=address,undefined
 endif
@@ -27,7 +29,7 @@ endif
 MODULES   := engine kernels kernels/cpu models sapt sapt/baselines tokenizer data
 LIB_SRCS  := $(foreach m,$(MODULES),$(wildcard $(m)/*.cpp))
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
-PROGRAMS  := $(patsubst %.cpp,%,$(wildcard train.cpp tokenize.cpp generate.cpp))
+PROGRAMS  := $(patsubst %.cpp,$(PROGRAM_DIR)%,$(wildcard train.cpp tokenize.cpp generate.cpp))
 TEST_SRCS := $(wildcard tests/*.cpp)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
 BENCH_SRCS:= $(filter-out bench/cuda_%.cpp,$(wildcard bench/*.cpp))  # bench/cuda_*: make bench-cuda
@@ -72,7 +74,8 @@ $(BUILD)/libsapt.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(PROGRAMS): %: $(BUILD)/%.o $(BUILD)/libsapt.a
+$(PROGRAMS): $(PROGRAM_DIR)%: $(BUILD)/%.o $(BUILD)/libsapt.a
+	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 $(BUILD)/test_all: $(TEST_OBJS) $(BUILD)/libsapt.a
@@ -89,7 +92,7 @@ test:
 	$(MAKE) cuda-compile
 
 test-cpu: $(BUILD)/test_all $(PROGRAMS)
-	./$(BUILD)/test_all $(TEST_ARGS)
+	SAPT_PROGRAM_DIR=$(if $(PROGRAM_DIR),$(PROGRAM_DIR),.) ./$(BUILD)/test_all $(TEST_ARGS)
 
 cuda-compile:
 ifeq ($(HAVE_NVCC),yes)
@@ -197,7 +200,16 @@ test-san-fast:
 	$(MAKE) SAN=1 $(BUILD)-san/test_san_fast
 	./$(BUILD)-san/test_san_fast $(TEST_ARGS)
 
+# ---- kill -9 ./train on its default 20 times, resuming each time, against an uninterrupted run (15-30 min;
+# not part of `make test`): tests/reliability/kill_resume.sh, with check_run to load every file it leaves.
+.PHONY: kill-resume
+$(BUILD)/check_run: tests/reliability/check_run.cpp $(BUILD)/libsapt.a
+	$(CXX) $(CXXFLAGS) $< -o $@ $(BUILD)/libsapt.a $(LDFLAGS) $(LDLIBS)
+
+kill-resume: train $(BUILD)/check_run
+	TRAIN=./train CHECK=$(BUILD)/check_run bash tests/reliability/kill_resume.sh
+
 clean:
 	rm -rf build build-san build-emu build-cuda build-cuda-emu build-fuzz $(PROGRAMS)
 
--include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%.d) $(FUZZ_BUILD)/make_seeds.d $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(PROGRAMS:%=$(BUILD)/%.d) $(EMU_OBJS:.o=.d) $(CUDA_TEST_OBJS:.o=.d)
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%.d) $(FUZZ_BUILD)/make_seeds.d $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(patsubst $(PROGRAM_DIR)%,$(BUILD)/%.d,$(PROGRAMS)) $(EMU_OBJS:.o=.d) $(CUDA_TEST_OBJS:.o=.d)

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -146,11 +147,14 @@ TEST_CASE("LLaMA greedy decoding with the KV cache equals full recomputation on 
 TEST_CASE("./generate prints the greedy story and reports a bad path with exit status 1", "[models]") {
     std::string dir = shared_path("models/stories260K");
     if (dir.empty()) return;
-    if (!path_exists("./generate")) {
-        WARN("SKIPPED: ./generate not built (make builds it before the suite)");
+ // SAPT_PROGRAM_DIR: where the Makefile built the programs (a sanitizer build's folder), else the repo root.
+    const char* program_dir = std::getenv("SAPT_PROGRAM_DIR");
+    const std::string generate = std::string(program_dir && *program_dir ? program_dir : ".") + "/generate";
+    if (!path_exists(generate)) {
+        WARN("SKIPPED: " << generate << " not built (make builds it before the suite)");
         return;
     }
-    std::string command = "./generate --model " + dir + "/stories260K.bin --tokenizer " + dir +
+    std::string command = generate + " --model " + dir + "/stories260K.bin --tokenizer " + dir +
                           "/tok512.model --prompt '' --max-new-tokens 20";
     FILE* pipe = popen(command.c_str(), "r");
     REQUIRE(pipe != nullptr);
@@ -163,5 +167,5 @@ TEST_CASE("./generate prints the greedy story and reports a bad path with exit s
     REQUIRE(out.size() > 40);
     CHECK(out.back() == '\n');
     CHECK(story.compare(0, out.size() - 1, out, 0, out.size() - 1) == 0);
-    CHECK(std::system("./generate --model /nonexistent --tokenizer x --prompt a 2>/dev/null") == 1 << 8);
+    CHECK(std::system((generate + " --model /nonexistent --tokenizer x --prompt a 2>/dev/null").c_str()) == 1 << 8);
 }

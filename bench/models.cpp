@@ -2,9 +2,13 @@
 // 8 heads, d_kv 64, d_ff 2048, vocab 32128) on (1) a training step: forward + backward of the
 // cross-entropy with LoRA rank 8 on q and v of every attention through the PetHook, base frozen; and
 // (2) greedy generation with the KV cache. Batch 8, source 128, target 32, 32 new tokens. Next to
-// the same model in plain PyTorch (bench/torch_t5.py, same threads). Appends two records.
+// the same model in plain PyTorch (bench/torch_t5.py, same threads). Appends two records. Also prints
+// the step's arithmetic (the matrix products both sides must do) against this machine's FMA peak, which
+// bounds what any fp32 implementation can reach.
 // Usage: build/bench/models   (threads = OMP_NUM_THREADS, else every core; run from the repo root)
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <omp.h>
@@ -54,6 +58,54 @@ void setup_lora(BenchLora& lora, const std::vector<AdaptedSite>& sites, Rng& rng
     lora.hook.projection_delta = [self](int site, const Tensor& x) {
         return scale(linear(linear(x, self->a[site]), self->b[site]), 2.0f);
     };
+}
+
+// FLOPs of one training step: every matrix product of the forward, and of the backward the input
+// gradients (the base is frozen: no weight gradients) except where the input is the frozen embedding
+// (the first block's q, k, v of each stack), the LoRA weight gradients, and attention's backward at twice
+// its forward (dQ, dK, dV, dP). Multiply-adds count 2. Norms, softmax and the loss are not counted.
+double train_step_flops(const T5Config& c, int batch, int source, int target, int rank) {
+    double C = c.d_model, F = c.d_ff, V = c.vocab_size, HD = (double)c.num_heads * c.d_kv;
+    double Ne = (double)batch * source, Nd = (double)batch * target;
+    double attention_heads = (double)batch * c.num_heads;
+    double lora = 2.0 * C * rank;  // x A^T then (.) B^T, per token and adapted projection
+    double encoder_layer = Ne * (3 * C * HD + HD * C + 2 * C * F + 2 * lora) + 2 * attention_heads * source * source * c.d_kv;
+    double decoder_layer = Nd * (3 * C * HD + HD * C) + Nd * (2 * C * HD) + Ne * (2 * C * HD) + Nd * 2 * C * F +
+                           (3 * Nd + Ne) * lora + 2 * attention_heads * target * (target + source) * c.d_kv;
+    double head = Nd * C * V;
+    double forward = c.num_layers * encoder_layer + c.num_decoder_layers * decoder_layer + head;
+    double attention_forward = 2 * attention_heads * c.d_kv *
+                               (c.num_layers * (double)source * source + c.num_decoder_layers * (double)target * (target + source));
+    double lora_weight_grads = (c.num_layers * 2 * Ne + c.num_decoder_layers * (3 * Nd + Ne)) * lora;
+    double backward = forward + attention_forward - 3 * C * HD * (Ne + Nd) + lora_weight_grads;
+    return 2.0 * (forward + backward);
+}
+
+// This machine's fp32 multiply-add peak on `threads` threads, measured: independent accumulators that
+// the compiler keeps in vector registers, one FMA per element per step. GFLOP/s.
+double fma_peak_gflops(int threads) {
+    constexpr int kLanes = 16 * 12;  // 12 AVX-512 registers (24 AVX2 ones) of accumulators
+    const long steps = 20000000;
+    double best = 0.0;
+    for (int trial = 0; trial < 3; trial++) {
+        double start = seconds_now();
+        float total = 0.0f;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+        {
+            float acc[kLanes];
+            for (int j = 0; j < kLanes; j++) acc[j] = 0.001f * j;
+            float a = 0.999f, b = 1e-4f;
+            for (long step = 0; step < steps / kLanes * 16; step++) {
+#pragma omp simd
+                for (int j = 0; j < kLanes; j++) acc[j] = std::fma(acc[j], a, b);
+            }
+            for (int j = 0; j < kLanes; j++) total += acc[j];
+        }
+        double seconds = seconds_now() - start;
+        if (total == 12345.0f) std::printf(" ");  // keeps the loop alive
+        best = std::max(best, 2.0 * (double)(steps / kLanes * 16) * kLanes * threads / seconds / 1e9);
+    }
+    return best;
 }
 
 Tensor random_ids(int64_t B, int64_t T, int vocab, Rng& rng) {
@@ -130,5 +182,16 @@ int main() {
     double r2 = append_bench_record("t5_small_greedy_generate_kv_cache", ours_generate, peer[1],
                                     "PyTorch CPU (bench/torch_t5.py)", "tokens/s", threads);
     std::printf("%-34s %10.1f %10.1f %7.3f\n", "greedy generation (KV cache)", ours_generate, peer[1], r2);
+
+    // The step is bound by its matrix products: with the same arithmetic on both sides, a ratio over the
+    // peer needs that much more of the FMA peak.
+    double flops = train_step_flops(config, kBatch, kSource, kTarget, kRank);
+    double peak = fma_peak_gflops(threads);
+    double ours_rate = flops / train_seconds / 1e9;
+    double torch_rate = flops * peer[0] / (kBatch * (kSource + kTarget)) / 1e9;
+    std::printf("training step: %.1f GFLOP; FMA peak here %.0f GFLOP/s on %d threads; ours %.0f GFLOP/s (%.0f%% of "
+                "peak), torch %.0f GFLOP/s (%.0f%%); 1.5x torch would need %.0f%% of peak\n",
+                flops / 1e9, peak, threads, ours_rate, 100 * ours_rate / peak, torch_rate, 100 * torch_rate / peak,
+                150 * torch_rate / peak);
     return 0;
 }

@@ -95,6 +95,8 @@ void check_attention_kernels(CheckRun& run) {
         // Queries 0..39 of batch 1 see no key: whole query blocks are fully masked, and the key blocks that
         // causal masking hides from them must still count (uniform over all Tk keys).
         {"long left padding across blocks",  {2, 100, 100, 2, 1, 16, 0.25f, true},       true,  true,  4},
+        // Batch 2's keys 0..79 are padding: the fast kernels skip its whole first key tile (64 keys).
+        {"a key tile all padding, skipped",  {3, 20, 150, 2, 2, 24, 0.3f, false},        true,  true,  4},
     };
     for (const AttentionCase& c : cases) check_attention_case(run, c);
 }

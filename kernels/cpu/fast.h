@@ -66,7 +66,7 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
 double kl_div_forward(const float* logp, const float* target, size_t N, size_t C);
 void kl_div_backward(float* dlogp, const float* target, float scale, size_t N, size_t C);
 
-// fast_attention.cpp: flash-style attention (online softmax over key blocks)
+// fast_attention.cpp (forward) and fast_attention_backward.cpp: flash-style attention (online softmax over key blocks)
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, const float* pos_bias,
                        const uint8_t* key_mask, AttentionShape s);
 void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const float* dout, const float* q,

@@ -113,8 +113,11 @@ bench: $(BENCH_BINS) $(PROGRAMS)
 # kernels/cuda/cuda_primitives.h, run against the CPU oracle (tests/cuda + tests/emu). Meant for CPU builds.
 EMU_BUILD   := $(BUILD)-emu
 EMU_FLAGS   := -std=c++17 -O2 -march=native -fopenmp -Wall -Wextra -I. -MMD -MP -DSAPT_CUDA -DSAPT_CUDA_EMU
+# engine/tensor.cpp again with the emulation's flags, so that Device::CUDA tensors exist (its object comes
+# before libsapt.a and replaces the CPU-only one): tests/cuda/test_cuda_end_to_end.cpp runs whole models.
 EMU_OBJS    := $(CUDA_SRCS:%.cu=$(EMU_BUILD)/%.cu.o) $(EMU_BUILD)/kernels/cuda/cuda_emulator.o \
-               $(patsubst %.cpp,$(EMU_BUILD)/%.o,$(wildcard tests/emu/*.cpp) tests/cuda/test_cuda_kernels.cpp)
+               $(patsubst %.cpp,$(EMU_BUILD)/%.o,$(wildcard tests/emu/*.cpp) tests/cuda/test_cuda_kernels.cpp \
+                 tests/cuda/test_cuda_end_to_end.cpp engine/tensor.cpp)
 CHECK_OBJS  := $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tests/kernel_checks*.cpp))
 
 $(EMU_BUILD)/%.cu.o: %.cu
@@ -161,6 +164,9 @@ FUZZ_BUILD    := build-fuzz
 FUZZ_FLAGS    := -std=c++17 -g -O1 -fopenmp -Wall -Wextra -I. -MMD -MP -fno-omit-frame-pointer \
                  -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIB_OBJS := $(patsubst %.cpp,$(FUZZ_BUILD)/%.o,$(filter-out sapt/%,$(LIB_SRCS)))  # the formats, not the method
+# ... plus the loop checkpoint's state reader (fuzz_loop_state) and the SAPT files its object links against
+FUZZ_LIB_OBJS += $(patsubst %.cpp,$(FUZZ_BUILD)/%.o,$(wildcard sapt/checkpoint.cpp sapt/sapt_files.cpp sapt/sapt.cpp \
+                   sapt/lora.cpp sapt/sals.cpp sapt/prompt.cpp sapt/reflection.cpp))
 FUZZ_NAMES    := $(patsubst fuzz/%.cpp,%,$(wildcard fuzz/fuzz_*.cpp))
 
 $(FUZZ_BUILD)/%.o: %.cpp

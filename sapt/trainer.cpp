@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "sapt/reflection.h"
@@ -36,12 +37,19 @@ void append_log_line(const std::string& path, const std::string& json_line) {
 
 static float scalar(const Tensor& t) { return tensor_values(t)[0]; }
 
-// The first trainable tensor whose gradient holds a NaN or an infinity, or "" (CPU gradients).
+// The first trainable tensor whose gradient holds a NaN or an infinity, or "". Gradients on a GPU are
+// copied to the host first: the trainable tensors (adapters, keys, projector) are small.
 static std::string first_non_finite_gradient(const std::vector<Tensor>& params) {
+    std::vector<float> host;
     for (size_t i = 0; i < params.size(); i++) {
         const Tensor& p = params[i];
-        if (!p.has_grad() || p.device() != Device::CPU) continue;
+        if (!p.has_grad()) continue;
         const float* g = p.grad();
+        if (p.device() != Device::CPU) {
+            host.resize((size_t)p.numel());
+            copy_bytes(host.data(), Device::CPU, g, p.device(), host.size() * sizeof(float));
+            g = host.data();
+        }
         for (int64_t k = 0; k < p.numel(); k++) {
             if (!std::isfinite(g[k])) return p.name().empty() ? "parameter " + std::to_string(i) : p.name();
         }

@@ -1,0 +1,21 @@
+// model_device.cpp — see model_device.h. Both functions walk model_weights(), which lists every backbone
+// tensor once (a tied head is the embedding, listed once), so no weight is copied or converted twice.
+#include "models/model_device.h"
+
+void model_to_device(Model& model, Device device) {
+    for (NamedWeight& weight : model_weights(model)) {
+        // tensor_to_device keeps name and requires_grad, and returns the tensor itself when already there.
+        *weight.tensor = tensor_to_device(*weight.tensor, device);
+    }
+}
+
+int model_frozen_weights_to_bf16(Model& model) {
+    int converted = 0;
+    for (NamedWeight& weight : model_weights(model)) {
+        Tensor& t = *weight.tensor;
+        if (t.dtype() != DType::F32 || t.ndim() != 2 || t.requires_grad()) continue;
+        t = tensor_to_bf16(t);  // a new tensor (same name): a view into a mapped checkpoint is left untouched
+        converted++;
+    }
+    return converted;
+}

@@ -1,0 +1,18 @@
+// model_device.h — putting a loaded model where it will run: its backbone weights copied to a device (the
+// GPU), and, as issue 7's precision policy asks, its frozen weight matrices stored in bf16 (half the
+// memory and the tensor-core GEMM input; what trains stays f32). Not here: the PET state, which moves with
+// sapt/sapt_device.h, or an optimizer's moments (create the optimizer after moving its parameters).
+#pragma once
+#include "engine/tensor.h"
+#include "models/model.h"
+
+// Replaces every backbone weight by its copy on `device` (nothing to do for weights already there).
+// Frozen weights stay frozen and trainable ones stay trainable, as new leaves without a gradient.
+// Anything else holding the old tensors (a SaptState's embedding table) must be pointed at the new ones.
+void model_to_device(Model& model, Device device);
+
+// Stores every frozen 2-D f32 weight (projections, embedding tables, relative-position tables) in bf16,
+// rounded to nearest even, on the device it lives on. Norm gains (1-D) stay f32: the norm kernels take
+// f32 gains. Trainable weights (full fine-tuning) stay f32: there is no bf16 gradient. Returns the number
+// of tensors converted.
+int model_frozen_weights_to_bf16(Model& model);

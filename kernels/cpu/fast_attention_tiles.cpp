@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "kernels/cpu/fast_math.h"  // <immintrin.h>, with GCC 12's false warnings silenced
+#include "kernels/cpu/simd_transpose.h"
 
 namespace fast {
 
@@ -15,35 +16,6 @@ namespace fast {
 constexpr int kRowBlock = 4;
 
 #if defined(__AVX512F__)
-
-// In-register transpose of 16 rows of 16 floats: rows[r] element c becomes rows[c] element r. Pairs of rows
-// interleave floats, then pairs of pairs interleave float pairs (4 x 4 blocks in each 128-bit lane), then
-// 128-bit lanes are gathered across the four blocks of rows: 64 shuffles for 256 floats.
-static inline void transpose_16x16(__m512 rows[16]) {
-    __m512 pairs[16], quads[16];
-    for (int i = 0; i < 8; i++) {
-        pairs[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
-        pairs[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
-    }
-    // quads[4i + c], 128-bit lane l: rows 4i .. 4i + 3 of column 4l + c.
-    for (int i = 0; i < 4; i++)
-        for (int half = 0; half < 2; half++) {
-            __m512d low = _mm512_castps_pd(pairs[4 * i + half]), high = _mm512_castps_pd(pairs[4 * i + 2 + half]);
-            quads[4 * i + 2 * half] = _mm512_castpd_ps(_mm512_unpacklo_pd(low, high));
-            quads[4 * i + 2 * half + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(low, high));
-        }
-    // Column 4l + c is lane l of quads[c], quads[4 + c], quads[8 + c], quads[12 + c], in that order.
-    for (int c = 0; c < 4; c++) {
-        __m512 lanes01_of_01 = _mm512_shuffle_f32x4(quads[c], quads[4 + c], 0x44);
-        __m512 lanes23_of_01 = _mm512_shuffle_f32x4(quads[c], quads[4 + c], 0xEE);
-        __m512 lanes01_of_23 = _mm512_shuffle_f32x4(quads[8 + c], quads[12 + c], 0x44);
-        __m512 lanes23_of_23 = _mm512_shuffle_f32x4(quads[8 + c], quads[12 + c], 0xEE);
-        rows[c] = _mm512_shuffle_f32x4(lanes01_of_01, lanes01_of_23, 0x88);
-        rows[4 + c] = _mm512_shuffle_f32x4(lanes01_of_01, lanes01_of_23, 0xDD);
-        rows[8 + c] = _mm512_shuffle_f32x4(lanes23_of_01, lanes23_of_23, 0x88);
-        rows[12 + c] = _mm512_shuffle_f32x4(lanes23_of_01, lanes23_of_23, 0xDD);
-    }
-}
 
 static inline __mmask16 first_lanes(int n) {
     return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);

@@ -5,6 +5,8 @@
 // No blocking or threading here: gemm.cpp calls these on blocks that fit the caches.
 #include "kernels/cpu/gemm_microkernel.h"
 
+#include "kernels/cpu/simd_transpose.h"
+
 #include <cstring>
 #if defined(__AVX2__) || defined(__AVX512F__)
 // GCC 12 reports false "(may be) used uninitialized" warnings inside its own AVX-512 intrinsics (GCC bug
@@ -26,37 +28,6 @@ static inline float bf16_bits_to_f32(bf16 h) {
 // The transposing packs use AVX-512BW/VL for masked 16-bit loads of bf16 rows (every AVX-512 desktop and
 // server CPU since Skylake-X has them).
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-
-// In-register transpose of a 16 x 16 block: rows[r] element k becomes rows[k] element r. Three rounds
-// of shuffles (pairs of floats, pairs of pairs, then 128-bit lanes), 64 shuffles for 256 floats.
-static inline void transpose_16x16(__m512 rows[16]) {
-    __m512 pairs[16];
-    for (int i = 0; i < 8; ++i) {
-        pairs[2 * i] = _mm512_unpacklo_ps(rows[2 * i], rows[2 * i + 1]);
-        pairs[2 * i + 1] = _mm512_unpackhi_ps(rows[2 * i], rows[2 * i + 1]);
-    }
-    // quads[4i + c], 128-bit lane l: rows 4i..4i+3 of column 4l + c.
-    __m512 quads[16];
-    for (int i = 0; i < 4; ++i) {
-        __m512d lo = _mm512_castps_pd(pairs[4 * i]), lo2 = _mm512_castps_pd(pairs[4 * i + 2]);
-        __m512d hi = _mm512_castps_pd(pairs[4 * i + 1]), hi2 = _mm512_castps_pd(pairs[4 * i + 3]);
-        quads[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(lo, lo2));
-        quads[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(lo, lo2));
-        quads[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(hi, hi2));
-        quads[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(hi, hi2));
-    }
-    // Gather lane l of quads[c], quads[4 + c], quads[8 + c], quads[12 + c] into column 4l + c.
-    for (int c = 0; c < 4; ++c) {
-        __m512 low_lanes_01 = _mm512_shuffle_f32x4(quads[c], quads[4 + c], 0x44);
-        __m512 high_lanes_01 = _mm512_shuffle_f32x4(quads[c], quads[4 + c], 0xEE);
-        __m512 low_lanes_23 = _mm512_shuffle_f32x4(quads[8 + c], quads[12 + c], 0x44);
-        __m512 high_lanes_23 = _mm512_shuffle_f32x4(quads[8 + c], quads[12 + c], 0xEE);
-        rows[c] = _mm512_shuffle_f32x4(low_lanes_01, low_lanes_23, 0x88);
-        rows[4 + c] = _mm512_shuffle_f32x4(low_lanes_01, low_lanes_23, 0xDD);
-        rows[8 + c] = _mm512_shuffle_f32x4(high_lanes_01, high_lanes_23, 0x88);
-        rows[12 + c] = _mm512_shuffle_f32x4(high_lanes_01, high_lanes_23, 0xDD);
-    }
-}
 
 // Up to 16 consecutive floats of one source row (f32, or bf16 widened by a 16-bit shift), zero beyond n.
 static inline __m512 load_row_chunk(const float* f32, const bf16* half, size_t offset, int n) {

@@ -5,8 +5,6 @@
 // <shared>/fixtures/sapt_official.
 #include <catch2/catch.hpp>
 
-#include <dirent.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -20,35 +18,12 @@
 #include "sapt/reflection.h"
 #include "sapt/sapt.h"
 #include "test_models_util.h"
+#include "tests/sapt_fixture_util.h"
 #include "tests/test_util.h"
 
 namespace {
 
 const double kTolerance = 1e-5;  // max |ours - official| / max |official|, fp32
-
-std::vector<std::string> fixture_cases() {
-    std::vector<std::string> cases;
-    const char* env = std::getenv("SAPT_FIXTURES");
-    if (env && *env) {
-        std::stringstream list(env);
-        std::string dir;
-        while (std::getline(list, dir, ':')) {
-            if (!dir.empty()) cases.push_back(dir);
-        }
-        return cases;
-    }
-    const std::string root = shared_path("fixtures/sapt_official");
-    if (root.empty()) return cases;
-    DIR* d = opendir(root.c_str());
-    REQUIRE(d != nullptr);
-    while (dirent* entry = readdir(d)) {
-        const std::string name = entry->d_name;
-        if (name[0] != '.' && path_exists(root + "/" + name + "/io.safetensors")) cases.push_back(root + "/" + name);
-    }
-    closedir(d);
-    std::sort(cases.begin(), cases.end());
-    return cases;
-}
 
 // The largest error seen per kind of tensor, over all cases (printed at the end).
 std::map<std::string, double>& worst_by_kind() {
@@ -67,24 +42,6 @@ void check_close(const std::string& kind, const std::string& what, const Tensor&
 Tensor gradient_of(const Tensor& param) {
     REQUIRE(param.has_grad());
     return tensor_from(param.shape(), std::vector<float>(param.grad(), param.grad() + param.numel()));
-}
-
-// Official name (without "grad.") -> our trainable tensor.
-std::map<std::string, Tensor> official_trainable_names(const SaptState& state) {
-    const std::string prefix = state.model_kind == ModelKind::T5 ? "encoder." : "model.";
-    std::map<std::string, Tensor> names = {
-        {prefix + "prompt_key", state.sals.key},
-        {prefix + "trans_input.0.weight", state.sals.down},
-        {prefix + "trans_input.1.weight", state.sals.up},
-        {prefix + "trans_input.3.weight", state.sals.norm_weight},
-        {prefix + "trans_input.3.bias", state.sals.norm_bias},
-    };
-    for (const LoraBank& bank : state.lora) {
-        const std::string base = bank.site.module + ".lora_" + std::string(1, bank.site.projection);
-        names[base + ".lora_A"] = bank.current_A;
-        names[base + ".lora_B"] = bank.current_B;
-    }
-    return names;
 }
 
 // Every grad.<name> (or grad_kl.<name>) of the fixture against ours; every trainable tensor must be covered.
@@ -177,7 +134,7 @@ void run_case(const std::string& dir) {
 }  // namespace
 
 TEST_CASE("SAPT under --compat official matches the official code's fixtures", "[sapt]") {
-    const std::vector<std::string> cases = fixture_cases();
+    const std::vector<std::string> cases = sapt_fixture_cases();
     for (const std::string& dir : cases) run_case(dir);
     if (!cases.empty()) {
         std::ostringstream summary;

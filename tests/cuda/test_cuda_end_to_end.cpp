@@ -5,8 +5,6 @@
 // (make test-cuda) and under the CPU emulation (make test-emu, where the sizes keep it to seconds).
 #include <catch2/catch.hpp>
 
-#include <dirent.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -25,6 +23,7 @@
 #include "sapt/sapt_device.h"
 #include "tests/test_models_util.h"
 #include "tests/test_sapt_util.h"
+#include "tests/sapt_fixture_util.h"
 #include "tests/test_util.h"
 
 namespace {
@@ -37,29 +36,6 @@ namespace {
 const double kF32Tolerance = 1e-4;
 const double kBf16ForwardTolerance = 2e-2;
 const double kBf16GradientTolerance = 1e-1;
-
-std::vector<std::string> fixture_cases() {
-    std::vector<std::string> cases;
-    const char* env = std::getenv("SAPT_FIXTURES");
-    if (env && *env) {
-        std::stringstream list(env);
-        std::string dir;
-        while (std::getline(list, dir, ':'))
-            if (!dir.empty()) cases.push_back(dir);
-        return cases;
-    }
-    const std::string root = shared_path("fixtures/sapt_official");
-    if (root.empty()) return cases;
-    DIR* d = opendir(root.c_str());
-    REQUIRE(d != nullptr);
-    while (dirent* entry = readdir(d)) {
-        const std::string name = entry->d_name;
-        if (name[0] != '.' && path_exists(root + "/" + name + "/io.safetensors")) cases.push_back(root + "/" + name);
-    }
-    closedir(d);
-    std::sort(cases.begin(), cases.end());
-    return cases;
-}
 
 // A gradient read back from wherever it lives.
 Tensor gradient_on_host(const Tensor& param) {
@@ -96,24 +72,6 @@ struct CaseRun {
         worst_of_kind = std::max(worst_of_kind, err);
     }
 };
-
-// Official name (grad.<name>) -> our trainable tensor, as tests/test_sapt_fixtures.cpp pairs them.
-std::map<std::string, Tensor> official_trainable_names(const SaptState& state) {
-    const std::string prefix = state.model_kind == ModelKind::T5 ? "encoder." : "model.";
-    std::map<std::string, Tensor> names = {
-        {prefix + "prompt_key", state.sals.key},
-        {prefix + "trans_input.0.weight", state.sals.down},
-        {prefix + "trans_input.1.weight", state.sals.up},
-        {prefix + "trans_input.3.weight", state.sals.norm_weight},
-        {prefix + "trans_input.3.bias", state.sals.norm_bias},
-    };
-    for (const LoraBank& bank : state.lora) {
-        const std::string base = bank.site.module + ".lora_" + std::string(1, bank.site.projection);
-        names[base + ".lora_A"] = bank.current_A;
-        names[base + ".lora_B"] = bank.current_B;
-    }
-    return names;
-}
 
 // One fixture case with the model and the SAPT state on the device; returns the largest error.
 double run_case_on_device(const std::string& dir, bool bf16_frozen) {
@@ -308,7 +266,7 @@ struct PrecisionScope {
 
 TEST_CASE("the official SAPT fixtures on the device, f32 and bf16 frozen weights", "[cuda][cuda-e2e]") {
     PrecisionScope f32_gemms(GemmPrecision::F32);
-    const std::vector<std::string> cases = fixture_cases();
+    const std::vector<std::string> cases = sapt_fixture_cases();
     double worst_f32 = 0.0, worst_bf16 = 0.0;
     for (const std::string& dir : cases) {
         worst_f32 = std::max(worst_f32, run_case_on_device(dir, false));

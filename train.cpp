@@ -3,7 +3,9 @@
 // SeqLoRA side by side, a table of a[j][i] with AP / F.Ra / FWT / BWT, and runs/<name>/report.md, .json
 // and PNGs. With --data / --model it runs one method on CL_Benchmark with a Hugging Face checkpoint.
 // Not here: the loop itself (sapt/continual.h) or the report files (sapt/report.h).
+#include <fcntl.h>
 #include <omp.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -165,6 +167,19 @@ static std::vector<std::string> split_words(const std::string& text) {
     return words;
 }
 
+// One ./train per run folder. Two (a --resume started twice, two runs with the same --out) would write the
+// same checkpoint through the same temporary file: one renames the other's half-written bytes into place,
+// or finds its temporary file renamed away. The lock is the kernel's: it ends with the process, kill -9
+// included, so a killed run never leaves its folder locked. The descriptor stays open until exit.
+static void lock_run_folder(const std::string& out_dir) {
+    const std::string path = out_dir + "/.lock";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) fail(path, "cannot create the run folder's lock file");
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        fail(out_dir, "another ./train is running in this folder (expected one process per run folder)");
+    }
+}
+
 static int run(Args args) {
     if (args.count("resume")) {  // the saved arguments of that run, then the resume flag
         const std::string dir = args["resume"];
@@ -315,6 +330,7 @@ static int run(Args args) {
 
     // Only now, with every input read and checked, does the run leave anything in its output folder.
     std::filesystem::create_directories(out_dir);
+    lock_run_folder(out_dir);
     if (!args.count("resume")) {
         Args saved = args;
         saved["out"] = out_dir;

@@ -15,6 +15,7 @@
 #include "fuzz/fuzz_util.h"
 #include "models/config.h"
 #include "models/model.h"
+#include "sapt/checkpoint.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/trainer.h"
 
@@ -159,6 +160,36 @@ inline void fuzz_llama2c(const uint8_t* data, size_t size) {
     }
 }
 
+// Bytes as the loop.state JSON of a loop checkpoint: a state the reader accepts must be one run_continual
+// can index without a bounds check (tasks x tasks matrix, one weights stage and one pseudo list per task,
+// completed within 0..T, a data order that permutes 0..n-1), and must write and read back unchanged.
+inline void fuzz_loop_state(const uint8_t* data, size_t size) {
+    const std::string text(reinterpret_cast<const char*>(data), size);
+    try {
+        const LoopState loop = loop_state_from_json(text, "checkpoint.safetensors");
+        const size_t T = loop.tasks.size();
+        if (loop.completed < 0 || (size_t)loop.completed > T || loop.matrix.size() != T || loop.weights.size() != T ||
+            loop.pseudo.size() != T || (loop.in_task && (size_t)loop.completed >= T)) {
+            std::abort();
+        }
+        for (const auto& row : loop.matrix) {
+            if (row.size() != T) std::abort();
+        }
+        std::vector<bool> seen(loop.position.order.size(), false);
+        for (int id : loop.position.order) {
+            if (id < 0 || (size_t)id >= seen.size() || seen[(size_t)id]) std::abort();
+            seen[(size_t)id] = true;
+        }
+        if (loop.position.step < 0 || loop.position.epoch < 0 || loop.position.next_batch < 0 ||
+            loop.position.micro_steps < 0) {
+            std::abort();
+        }
+        const std::string written = loop_state_to_json(loop);
+        if (loop_state_to_json(loop_state_from_json(written, "rewritten")) != written) std::abort();
+    } catch (const sapt_error&) {
+    }
+}
+
 // The targets by name (the folder names under tests/fixtures/fuzz_regressions/ and build-fuzz/corpus/).
 using FuzzBody = void (*)(const uint8_t*, size_t);
 inline FuzzBody fuzz_body(const std::string& name) {
@@ -168,5 +199,6 @@ inline FuzzBody fuzz_body(const std::string& name) {
     if (name == "fuzz_model_proto") return fuzz_model_proto;
     if (name == "fuzz_encode") return fuzz_encode;
     if (name == "fuzz_llama2c") return fuzz_llama2c;
+    if (name == "fuzz_loop_state") return fuzz_loop_state;
     return nullptr;
 }

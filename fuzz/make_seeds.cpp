@@ -3,6 +3,7 @@
 //   make_seeds DIR   → DIR/fuzz_<target>/seed_*; existing files are kept (the corpus grows across runs)
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "engine/error.h"
 #include "engine/fileio.h"
 #include "engine/safetensors.h"
+#include "sapt/checkpoint.h"
 #include "tests/bad_inputs_files.h"
 #include "tokenizer/model_proto.h"
 #include "tokenizer/trainer.h"
@@ -97,6 +99,28 @@ int main(int argc, char** argv) {
         write_seed(dir, "fuzz_llama2c", "v0_shared", llama2c_bytes(0, true));
         write_seed(dir, "fuzz_llama2c", "v0_classifier", llama2c_bytes(0, false));
         write_seed(dir, "fuzz_llama2c", "v1_shared", llama2c_bytes(1, true));
+
+        // loop checkpoint state (loop.state metadata): between two tasks, then inside the second one
+        const double not_yet = std::numeric_limits<double>::quiet_NaN();
+        LoopState loop;
+        loop.method = "sapt";
+        loop.tasks = {"sentiment", "topic", "count"};
+        loop.completed = 1;
+        loop.matrix = {{98.0, not_yet, not_yet}, {not_yet, not_yet, not_yet}, {not_yet, not_yet, not_yet}};
+        loop.weights = {{{1.0}, {}, {}}, {}, {}};
+        Instance sample;
+        sample.input = "a fine film";
+        sample.prompt = "Classify the review.\na fine film\nOutput: ";
+        loop.pseudo = {{sample}, {}, {}};
+        loop.global_rng = rng_to_string(rng_make(7));
+        write_seed(dir, "fuzz_loop_state", "between_tasks", loop_state_to_json(loop));
+        loop.in_task = true;
+        loop.position.step = 3;
+        loop.position.next_batch = 3;
+        loop.position.micro_steps = 3;
+        loop.position.order = {2, 0, 3, 1};
+        loop.position.data_rng = rng_make(1, 2);
+        write_seed(dir, "fuzz_loop_state", "in_task", loop_state_to_json(loop));
     } catch (const sapt_error& e) {
         std::fprintf(stderr, "make_seeds: %s\n", e.what());
         return 1;

@@ -2,6 +2,7 @@
 #include "sapt/checkpoint.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -21,11 +22,44 @@ static json matrix_json(const std::vector<std::vector<double>>& m) {
     return rows;
 }
 
-static std::vector<std::vector<double>> matrix_from(const json& rows) {
+// A checkpoint may be damaged or hostile: every number is checked for its type and range before use
+// (get<int> of a JSON float out of int range is undefined behaviour), and the shapes for consistency.
+static int64_t integer_or_minus_one(const json& v) {
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > (uint64_t)INT64_MAX)) return -1;
+    return v.get<int64_t>();
+}
+
+static int64_t integer_at(const json& j, const char* key, int64_t max_value, const std::string& where) {
+    const json& v = j.at(key);
+    const int64_t value = integer_or_minus_one(v);
+    if (value < 0 || value > max_value) {
+        fail(where, std::string("loop.state: '") + key + "' must be an integer in 0.." + std::to_string(max_value) +
+                        " (got " + v.dump().substr(0, 40) + ")");
+    }
+    return value;
+}
+
+// T rows (or, allow_empty, none) of at most T numbers; the matrix has exactly T in each row.
+static void check_rows(const std::vector<std::vector<double>>& m, size_t T, bool per_stage_weights,
+                       const std::string& where) {
+    bool ok = m.size() == T || (per_stage_weights && m.empty());
+    for (const auto& row : m) ok = ok && (per_stage_weights ? row.size() <= T : row.size() == T);
+    if (!ok) {
+        fail(where, std::string("loop.state: ") + (per_stage_weights ? "each stage's weights must be none or " : "the matrix must be ") +
+                        std::to_string(T) + " rows of " + (per_stage_weights ? "at most " : "") + std::to_string(T) + " numbers");
+    }
+}
+
+static std::vector<std::vector<double>> matrix_from(const json& rows, const std::string& what, const std::string& where) {
+    if (!rows.is_array()) fail(where, "loop.state: " + what + " must be an array of rows");
     std::vector<std::vector<double>> m;
     for (const json& r : rows) {
+        if (!r.is_array()) fail(where, "loop.state: " + what + " must be an array of rows");
         std::vector<double> row;
-        for (const json& v : r) row.push_back(v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>());
+        for (const json& v : r) {
+            if (!v.is_null() && !v.is_number()) fail(where, "loop.state: " + what + " holds a non-number");
+            row.push_back(v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>());
+        }
         m.push_back(row);
     }
     return m;
@@ -63,9 +97,14 @@ LoopState loop_state_from_json(const std::string& text, const std::string& where
         const json j = json::parse(text);
         loop.method = j.at("method").get<std::string>();
         loop.tasks = j.at("tasks").get<std::vector<std::string>>();
-        loop.completed = j.at("completed").get<int>();
-        loop.matrix = matrix_from(j.at("matrix"));
-        for (const json& stage : j.at("weights")) loop.weights.push_back(matrix_from(stage));
+        const size_t T = loop.tasks.size();
+        loop.completed = (int)integer_at(j, "completed", (int64_t)T, where);
+        loop.matrix = matrix_from(j.at("matrix"), "matrix", where);
+        check_rows(loop.matrix, T, false, where);
+        for (const json& stage : j.at("weights")) {
+            loop.weights.push_back(matrix_from(stage, "weights", where));
+            check_rows(loop.weights.back(), T, true, where);
+        }
         for (const json& list : j.at("pseudo")) {
             std::vector<Instance> samples;
             for (const json& s : list) {
@@ -79,17 +118,33 @@ LoopState loop_state_from_json(const std::string& text, const std::string& where
             }
             loop.pseudo.push_back(samples);
         }
+        if (loop.weights.size() != T || loop.pseudo.size() != T) {
+            fail(where, "loop.state: weights and pseudo must have one entry per task (expected " + std::to_string(T) +
+                            ", got " + std::to_string(loop.weights.size()) + " and " + std::to_string(loop.pseudo.size()) + ")");
+        }
         loop.in_task = j.at("in_task").get<bool>();
         if (loop.in_task) {
+            if (loop.completed >= (int)T) fail(where, "loop.state: in_task after the last task");
             const json& p = j.at("position");
-            loop.position.step = p.at("step").get<int64_t>();
-            loop.position.epoch = p.at("epoch").get<int>();
-            loop.position.next_batch = p.at("next_batch").get<int>();
-            loop.position.micro_steps = p.at("micro_steps").get<int64_t>();
-            loop.position.order = p.at("order").get<std::vector<int>>();
+            loop.position.step = integer_at(p, "step", INT64_MAX, where);
+            loop.position.epoch = (int)integer_at(p, "epoch", INT32_MAX, where);
+            loop.position.next_batch = (int)integer_at(p, "next_batch", INT32_MAX, where);
+            loop.position.micro_steps = integer_at(p, "micro_steps", INT64_MAX, where);
+            const json& order = p.at("order");
+            if (!order.is_array()) fail(where, "loop.state: the data order must be an array");
+            std::vector<bool> seen(order.size(), false);
+            for (const json& v : order) {  // a permutation of 0..n-1: the trainer indexes examples with it
+                const int64_t id = integer_or_minus_one(v);
+                if (id < 0 || id >= (int64_t)order.size() || seen[(size_t)id]) {
+                    fail(where, "loop.state: the data order must be a permutation of 0.." + std::to_string(order.size() - 1));
+                }
+                seen[(size_t)id] = true;
+                loop.position.order.push_back((int)id);
+            }
             loop.position.data_rng = rng_from_string(p.at("data_rng").get<std::string>(), where);
         }
         loop.global_rng = j.at("global_rng").get<std::string>();
+        rng_from_string(loop.global_rng, where);  // checked now rather than after the model is set up
     } catch (const json::exception& e) {
         fail(where, std::string("malformed loop.state metadata (") + e.what() + ")");
     }

@@ -131,6 +131,9 @@ std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenize
                                               const BatchingOptions& batching, const GeneratorOptions& options,
                                               uint64_t seed) {
     if (task.train.empty()) fail("generator", task.name + ": no training instances to learn a generator from");
+    if (options.max_target_length < 1) {  // the label cut below would be resize(SIZE_MAX)
+        fail("generator", "max target length must be >= 1 (got " + std::to_string(options.max_target_length) + ")");
+    }
     const std::vector<EncodedExample> examples = generator_examples(tokenizer, task, batching, options.max_target_length);
 
     SaptOptions lora;

@@ -10,48 +10,14 @@
 #include "data/synthetic_suite.h"
 #include "sapt/builtin.h"
 #include "sapt/continual.h"
+#include "tests/tiny_run_util.h"
 #include "tokenizer/trainer.h"
 
 namespace {
 
-struct TinySetup {
-    std::string root;
-    Tokenizer tokenizer;
-    Model model;
-    std::vector<Task> tasks;
-};
-
 // Three tasks (sentiment, topic, first_word), a BPE tokenizer of the suite and a random 1+1-layer T5.
-const TinySetup& tiny_setup() {
-    static TinySetup setup = [] {
-        TinySetup s;
-        s.root = (std::filesystem::temp_directory_path() / ("sapt_loop_test_" + std::to_string(getpid()))).string();
-        SyntheticSuite suite = make_synthetic_suite(5, 24, 6);
-        suite.tasks.resize(3);
-        write_synthetic_suite(suite, s.root + "/data");
-        std::vector<std::string> corpus = synthetic_suite_corpus(suite);
-        corpus.push_back("__gen__ __inp__ Output:");
-        s.tokenizer = make_tokenizer(train_bpe(corpus, 300), 0, "test tokenizer");
-        T5Config c;
-        c.d_model = 32;
-        c.d_kv = 8;
-        c.num_heads = 4;
-        c.d_ff = 64;
-        c.num_layers = c.num_decoder_layers = 1;
-        c.vocab_size = vocab_size(s.tokenizer);
-        c.dropout_rate = 0;
-        c.pad_token_id = 0;
-        c.eos_token_id = 2;
-        c.decoder_start_token_id = 0;
-        Rng rng = rng_make(3);
-        WeightLoad load;
-        load.where = "test T5";
-        load.remaining = random_t5_weights(c, rng);
-        s.model.kind = ModelKind::T5;
-        s.model.t5 = t5_from_weights(c, load, nullptr);
-        for (const SyntheticTask& t : suite.tasks) s.tasks.push_back(load_task(s.root + "/data", "Long_Sequence", t.name));
-        return s;
-    }();
+const TinyRun& tiny_setup() {
+    static const TinyRun setup = make_tiny_run("loop_test", 3, 5, 3);
     return setup;
 }
 
@@ -94,7 +60,7 @@ void require_same_matrix(const ContinualResult& a, const ContinualResult& b) {
 }  // namespace
 
 TEST_CASE("a SAPT run fills the lower triangle of a[j][i] and writes a checkpoint", "[loop]") {
-    const TinySetup& s = tiny_setup();
+    const TinyRun& s = tiny_setup();
     const std::string out = s.root + "/full";
     ContinualResult r = run_continual(s.model, s.tokenizer, s.tasks, tiny_options(out));
     REQUIRE(r.matrix.size() == 3);
@@ -119,7 +85,7 @@ TEST_CASE("a SAPT run fills the lower triangle of a[j][i] and writes a checkpoin
 }
 
 TEST_CASE("a run killed after task 2 and resumed ends with the uninterrupted run's matrix", "[loop]") {
-    const TinySetup& s = tiny_setup();
+    const TinyRun& s = tiny_setup();
     ContinualResult full = run_continual(s.model, s.tokenizer, s.tasks, tiny_options(s.root + "/uninterrupted"));
 
     ContinualOptions first = tiny_options(s.root + "/killed");
@@ -136,7 +102,7 @@ TEST_CASE("a run killed after task 2 and resumed ends with the uninterrupted run
 }
 
 TEST_CASE("a run killed in the middle of a task resumes from its mid-task checkpoint", "[loop]") {
-    const TinySetup& s = tiny_setup();
+    const TinyRun& s = tiny_setup();
     ContinualOptions plain = tiny_options(s.root + "/uninterrupted_mid");
     plain.train.checkpoint_every = 1;
     ContinualResult full = run_continual(s.model, s.tokenizer, s.tasks, plain);
@@ -157,7 +123,7 @@ TEST_CASE("a run killed in the middle of a task resumes from its mid-task checkp
 }
 
 TEST_CASE("a checkpoint of another method is refused on resume", "[loop]") {
-    const TinySetup& s = tiny_setup();
+    const TinyRun& s = tiny_setup();
     ContinualOptions first = tiny_options(s.root + "/other_method");
     first.stop_after_tasks = 1;
     run_continual(s.model, s.tokenizer, s.tasks, first);
@@ -168,7 +134,7 @@ TEST_CASE("a checkpoint of another method is refused on resume", "[loop]") {
 }
 
 TEST_CASE("SeqLoRA keeps one block: no selection weights and one trainable LoRA", "[loop]") {
-    const TinySetup& s = tiny_setup();
+    const TinyRun& s = tiny_setup();
     ContinualOptions o = tiny_options("");
     o.method = "seqlora";
     ContinualResult r = run_continual(s.model, s.tokenizer, s.tasks, o);
@@ -224,7 +190,7 @@ TEST_CASE("generated text splits at __inp__ into instruction and input", "[loop]
 }
 
 TEST_CASE("training stops with the step named when the loss becomes non-finite", "[loop]") {
-    const TinySetup& s = tiny_setup();
+    const TinyRun& s = tiny_setup();
     ContinualOptions o = tiny_options("");
     SaptState state = sapt_create(s.model, o.sapt);
     Rng rng = rng_make(1);

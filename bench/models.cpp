@@ -27,12 +27,13 @@ double seconds_now() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// One warm-up, then the best of 3 (the machine is shared; the best run is the least disturbed).
+// One warm-up, then the best of 7 (the machine may be shared, and even a quiet one varies by 10-20% from
+// run to run; the best run is the least disturbed). bench/torch_t5.py does the same.
 template <typename Fn>
 double best_seconds(Fn fn) {
     fn();
     double best = 1e30;
-    for (int trial = 0; trial < 3; trial++) {
+    for (int trial = 0; trial < 7; trial++) {
         double start = seconds_now();
         fn();
         best = std::min(best, seconds_now() - start);

@@ -1,7 +1,7 @@
 // sapt_fixture_util.h — what the tests of the official SAPT fixtures share, on the CPU
 // (tests/test_sapt_fixtures.cpp) and on the GPU (tests/cuda/test_cuda_end_to_end.cpp): the list of fixture
-// cases, and the official name of each of our trainable tensors. Not the comparisons: each test keeps its
-// own tolerances.
+// cases, the SAPT options of a case, and the official name of each of our trainable tensors. Not the
+// comparisons: each test keeps its own tolerances.
 #pragma once
 #include <catch2/catch.hpp>
 
@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -59,4 +60,14 @@ inline std::map<std::string, Tensor> official_trainable_names(const SaptState& s
         names[base + ".lora_B"] = bank.current_B;
     }
     return names;
+}
+
+// The SAPT options a case was produced with (its config.json "sapt" block), under --compat official.
+inline SaptOptions sapt_fixture_options(const nlohmann::json& config) {
+    SaptOptions options;
+    options.lora_rank = config["sapt"]["lora_r"].get<int>();
+    options.lora_alpha = config["sapt"]["lora_alpha"].get<float>();
+    options.trans_hidden = config["sapt"]["trans_hidden"].get<int>();
+    options.compat_official = true;
+    return options;
 }

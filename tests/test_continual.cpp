@@ -21,30 +21,7 @@ const TinyRun& tiny_setup() {
     return setup;
 }
 
-ContinualOptions tiny_options(const std::string& out_dir) {
-    ContinualOptions o;
-    o.method = "sapt";
-    o.sapt.lora_rank = 2;
-    o.batching.pad_id = 0;
-    o.batching.eos_id = 2;
-    o.batching.max_source_length = 64;
-    o.batching.max_target_length = 8;
-    o.train.epochs = 1;
-    o.train.batch_size = 4;
-    o.train.grad_accum = 2;
-    o.train.lr = 3e-3f;
-    o.train.kl_lambda = 0.5f;
-    o.eval.batch_size = 8;
-    o.eval.max_new_tokens = 3;
-    o.generator.train.max_steps = 2;
-    o.generator.train.batch_size = 4;
-    o.generator.max_new_tokens = 6;
-    o.generator.fraction = 0.1f;
-    o.seed = 11;
-    o.out_dir = out_dir;
-    o.verbose = false;
-    return o;
-}
+ContinualOptions tiny_options(const std::string& out_dir) { return tiny_run_options(out_dir, 11); }
 
 void require_same_matrix(const ContinualResult& a, const ContinualResult& b) {
     REQUIRE(a.matrix.size() == b.matrix.size());

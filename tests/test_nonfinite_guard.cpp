@@ -25,28 +25,9 @@ struct GuardSetup {
 
 // Two tasks of the built-in suite (task 2 replays task 1's pseudo samples) on the tiny T5 of tiny_run_util.h.
 ContinualOptions guard_options(const std::string& out_dir) {
-    ContinualOptions o;
-    o.method = "sapt";
-    o.sapt.lora_rank = 2;
-    o.batching.pad_id = 0;
-    o.batching.eos_id = 2;
-    o.batching.max_source_length = 64;
-    o.batching.max_target_length = 8;
-    o.train.epochs = 1;
-    o.train.batch_size = 4;
+    ContinualOptions o = tiny_run_options(out_dir, 5);
     o.train.grad_accum = 1;
-    o.train.lr = 3e-3f;
-    o.train.kl_lambda = 0.5f;
     o.train.checkpoint_every = 1;  // a checkpoint after every optimizer step: the guard must beat the next one
-    o.eval.batch_size = 8;
-    o.eval.max_new_tokens = 3;
-    o.generator.train.max_steps = 2;
-    o.generator.train.batch_size = 4;
-    o.generator.max_new_tokens = 6;
-    o.generator.fraction = 0.1f;
-    o.seed = 5;
-    o.out_dir = out_dir;
-    o.verbose = false;
     return o;
 }
 

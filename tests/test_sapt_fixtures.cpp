@@ -68,13 +68,7 @@ void run_case(const std::string& dir) {
     Model model = load_pretrained_model(dir, &extras);
     const SafeTensorsFile io = safetensors_open(dir + "/io.safetensors");
     const nlohmann::json config = nlohmann::json::parse(read_file(dir + "/config.json"));
-
-    SaptOptions options;
-    options.lora_rank = config["sapt"]["lora_r"].get<int>();
-    options.lora_alpha = config["sapt"]["lora_alpha"].get<float>();
-    options.trans_hidden = config["sapt"]["trans_hidden"].get<int>();
-    options.compat_official = true;
-    SaptState state = sapt_create(model, options);
+    SaptState state = sapt_create(model, sapt_fixture_options(config));
     sapt_load_official(state, extras, dir);
     REQUIRE(state.num_tasks == config["sapt"]["n_tasks"].get<int>());
 

@@ -1,6 +1,7 @@
 // tiny_run_util.h — a tiny continual-learning setup the loop and reliability tests share: the first tasks of the
 // built-in synthetic suite written to a temporary folder, a BPE tokenizer trained on the suite (with the
-// generator's markers) and a random 1+1-layer T5 (d_model 32). Seconds to build, no ../shared needed.
+// generator's markers), a random 1+1-layer T5 (d_model 32), and SAPT options small enough for seconds
+// per run. No ../shared needed.
 #pragma once
 #include <cstdint>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "data/synthetic_suite.h"
 #include "models/model.h"
 #include "sapt/builtin.h"
+#include "sapt/continual.h"
 #include "tokenizer/trainer.h"
 
 struct TinyRun {
@@ -50,4 +52,31 @@ inline TinyRun make_tiny_run(const std::string& name, int n_tasks, uint64_t suit
     s.model.t5 = t5_from_weights(c, load, nullptr);
     for (const SyntheticTask& t : suite.tasks) s.tasks.push_back(load_task(s.root + "/data", "Long_Sequence", t.name));
     return s;
+}
+
+// SAPT on the tiny run: LoRA r 2, one epoch of batches of 4 (2 accumulated), a 2-step generator, 3 new
+// tokens at evaluation; writes to out_dir ("" = nowhere).
+inline ContinualOptions tiny_run_options(const std::string& out_dir, uint64_t seed) {
+    ContinualOptions o;
+    o.method = "sapt";
+    o.sapt.lora_rank = 2;
+    o.batching.pad_id = 0;
+    o.batching.eos_id = 2;
+    o.batching.max_source_length = 64;
+    o.batching.max_target_length = 8;
+    o.train.epochs = 1;
+    o.train.batch_size = 4;
+    o.train.grad_accum = 2;
+    o.train.lr = 3e-3f;
+    o.train.kl_lambda = 0.5f;
+    o.eval.batch_size = 8;
+    o.eval.max_new_tokens = 3;
+    o.generator.train.max_steps = 2;
+    o.generator.train.batch_size = 4;
+    o.generator.max_new_tokens = 6;
+    o.generator.fraction = 0.1f;
+    o.seed = seed;
+    o.out_dir = out_dir;
+    o.verbose = false;
+    return o;
 }

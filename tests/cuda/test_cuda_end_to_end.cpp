@@ -81,12 +81,7 @@ double run_case_on_device(const std::string& dir, bool bf16_frozen) {
     Model model = load_pretrained_model(dir, &extras);
     const SafeTensorsFile io = safetensors_open(dir + "/io.safetensors");
     const nlohmann::json config = nlohmann::json::parse(read_file(dir + "/config.json"));
-    SaptOptions options;
-    options.lora_rank = config["sapt"]["lora_r"].get<int>();
-    options.lora_alpha = config["sapt"]["lora_alpha"].get<float>();
-    options.trans_hidden = config["sapt"]["trans_hidden"].get<int>();
-    options.compat_official = true;
-    SaptState state = sapt_create(model, options);
+    SaptState state = sapt_create(model, sapt_fixture_options(config));
     sapt_load_official(state, extras, dir);
 
     if (bf16_frozen) CHECK(model_frozen_weights_to_bf16(model) > 0);

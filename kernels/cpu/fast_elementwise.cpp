@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/adamw_scalars.h"
 #include "kernels/cpu/fast.h"
 #include "kernels/cpu/fast_math.h"
 
@@ -191,16 +192,11 @@ void dropout_forward(float* out, const float* inp, const uint8_t* keep, float p,
 
 // ---- optimizer ------------------------------------------------------------------------------------
 
-// torch's order, as in reference_rows.cpp: scalars in double, then f32 per element. Chunks of kChunk so
-// that the square roots run through the vectorised sqrt_array.
+// torch's order, as in reference_rows.cpp (scalars from kernels/adamw_scalars.h, then f32 per element).
+// Chunks of kChunk so that the square roots run through the vectorised sqrt_array.
 void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, double lr, double beta1, double beta2,
                 double eps, double weight_decay, int t) {
-    float decay = float(1.0 - lr * weight_decay);
-    float beta1_f = float(beta1), one_minus_beta1 = float(1.0 - beta1);
-    float beta2_f = float(beta2), one_minus_beta2 = float(1.0 - beta2);
-    float step_size = float(lr / (1.0 - std::pow(beta1, t)));
-    float bias_correction2_sqrt = float(std::sqrt(1.0 - std::pow(beta2, t)));
-    float eps_f = float(eps);
+    const AdamWScalars s = adamw_scalars(lr, beta1, beta2, eps, weight_decay, t);
     size_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for if (n >= kParallelMin)
     for (size_t chunk = 0; chunk < chunks; chunk++) {
@@ -212,13 +208,13 @@ void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, d
         float denom[kChunk];
 #pragma omp simd
         for (size_t i = 0; i < width; i++) {
-            p[i] = p[i] * decay;
-            m_c[i] = m_c[i] * beta1_f + one_minus_beta1 * g[i];
-            v_c[i] = v_c[i] * beta2_f + one_minus_beta2 * g[i] * g[i];
+            p[i] = p[i] * s.decay;
+            m_c[i] = m_c[i] * s.beta1 + s.one_minus_beta1 * g[i];
+            v_c[i] = v_c[i] * s.beta2 + s.one_minus_beta2 * g[i] * g[i];
         }
         sqrt_array(denom, v_c, width);
 #pragma omp simd
-        for (size_t i = 0; i < width; i++) p[i] = p[i] + -step_size * m_c[i] / (denom[i] / bias_correction2_sqrt + eps_f);
+        for (size_t i = 0; i < width; i++) p[i] = p[i] + -s.step_size * m_c[i] / (denom[i] / s.bias_correction2_sqrt + s.eps);
     }
 }
 

@@ -3,6 +3,8 @@
 // Deliberately no OpenMP and no intrinsics: this file is the definition the fast kernels are held to.
 #include "kernels/cpu/reference.h"
 
+#include "kernels/adamw_scalars.h"
+
 #include <cmath>
 
 namespace reference {
@@ -266,24 +268,17 @@ void kl_div_backward(float* dlogp, const float* target, float scale, size_t N, s
 
 // ---- optimizer ------------------------------------------------------------------------------------
 
-// torch.optim.AdamW (torch 1.13 _single_tensor_adamw), step by step in its order: Python-side scalars
-// (bias corrections, step size) in double, tensor arithmetic in f32.
+// torch.optim.AdamW (torch 1.13 _single_tensor_adamw), step by step in its order: the scalars as torch
+// forms them (kernels/adamw_scalars.h), the tensor arithmetic in f32.
 void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, double lr, double beta1, double beta2,
                 double eps, double weight_decay, int t) {
-    // The hyper-parameters arrive as double, as torch's Python floats: 1 - beta2 is formed in double and
-    // only then rounded to f32 (1 - 0.999f in f32 would be 1.3e-5 off).
-    float decay = float(1.0 - lr * weight_decay);
-    float beta1_f = float(beta1), one_minus_beta1 = float(1.0 - beta1);
-    float beta2_f = float(beta2), one_minus_beta2 = float(1.0 - beta2);
-    float step_size = float(lr / (1.0 - std::pow(beta1, t)));
-    float bias_correction2_sqrt = float(std::sqrt(1.0 - std::pow(beta2, t)));
-    float eps_f = float(eps);
+    const AdamWScalars s = adamw_scalars(lr, beta1, beta2, eps, weight_decay, t);
     for (size_t i = 0; i < n; i++) {
-        param[i] = param[i] * decay;
-        m[i] = m[i] * beta1_f + one_minus_beta1 * grad[i];
-        v[i] = v[i] * beta2_f + one_minus_beta2 * grad[i] * grad[i];
-        float denom = std::sqrt(v[i]) / bias_correction2_sqrt + eps_f;
-        param[i] = param[i] + -step_size * m[i] / denom;
+        param[i] = param[i] * s.decay;
+        m[i] = m[i] * s.beta1 + s.one_minus_beta1 * grad[i];
+        v[i] = v[i] * s.beta2 + s.one_minus_beta2 * grad[i] * grad[i];
+        float denom = std::sqrt(v[i]) / s.bias_correction2_sqrt + s.eps;
+        param[i] = param[i] + -s.step_size * m[i] / denom;
     }
 }
 

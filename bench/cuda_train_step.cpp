@@ -124,6 +124,13 @@ struct Scratch {
     float *dh, *dq, *dk, *dv, *do_, *dact, *dup, *nr;  // do_, dact and dup are (N, max(d, d_ff))
 };
 
+// Scratch for the backward of N rows (the longest sequence's tokens of the batch).
+static Scratch make_scratch(const Config& c, size_t N) {
+    size_t d = c.d, widest = N * size_t(c.d_ff > c.d ? c.d_ff : c.d);
+    return Scratch{floats(N * d), floats(N * d), floats(N * d), floats(N * d),
+                   floats(widest), floats(widest), floats(widest), floats(N * size_t(c.R))};
+}
+
 static AttentionSublayer make_attention(const Config& c, int Tq, int Tk, bool cross, bool causal,
                                         const int32_t* positions, float*& params, float*& grads) {
     AttentionSublayer a;
@@ -306,9 +313,7 @@ static Model build(const Config& c) {
     M.ce_lse = floats(N_tgt);
     M.ddec_x = floats(N_tgt * d), M.ddec_h = floats(N_tgt * d), M.denc_out = floats(N_src * d);
     M.denc_x = floats(N_src * d);
-    size_t widest = N_src * size_t(c.d_ff > c.d ? c.d_ff : c.d);
-    M.scratch = Scratch{floats(N_src * d), floats(N_src * d), floats(N_src * d), floats(N_src * d),
-                        floats(widest), floats(widest), floats(widest), floats(N_src * size_t(c.R))};
+    M.scratch = make_scratch(c, N_src);
     return M;
 }
 
@@ -400,9 +405,7 @@ static Llama build_llama(const Config& c) {
     M.mix0 = broadcast_mix(c, int(T), task_weights, c.R, 1);
     M.x = floats(N * d), M.h = floats(N * d), M.rstd = floats(N), M.dx = floats(N * d), M.dh = floats(N * d);
     M.logits = floats(N * c.V), M.dlogits = floats(N * c.V), M.losses = floats(N), M.ce_lse = floats(N);
-    size_t widest = N * size_t(c.d_ff > c.d ? c.d_ff : c.d);
-    M.scratch = Scratch{floats(N * d), floats(N * d), floats(N * d), floats(N * d),
-                        floats(widest), floats(widest), floats(widest), floats(N * size_t(c.R))};
+    M.scratch = make_scratch(c, N);
     return M;
 }
 

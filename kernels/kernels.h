@@ -21,6 +21,14 @@ typedef uint16_t bf16;
 // over all Tk keys — LLaMA's left-padding rows depend on that.
 constexpr float kMaskedScore = -3.4028234663852886e38f;
 
+// How the products of a GEMM are formed, where a backend offers a choice (cpu_set_gemm_precision in
+// kernels/cpu/gemm.h, cuda_set_gemm_precision in kernels/cuda/cuda_backend.h):
+//   F32  f32 operands, exact products (the default and the conformance tests' mode);
+//   TF32 tensor-core products of 10-bit mantissas, f32 accumulation (CUDA only);
+//   BF16 the activation operand of gemm_bf16b rounded to bf16 to meet the frozen bf16 weight, products of
+//        two bf16 (exact in f32), f32 accumulation.
+enum class GemmPrecision { F32, TF32, BF16 };
+
 struct AttentionShape {
     int B, Tq, Tk, Hq, Hkv, D;  // Hq % Hkv == 0: query head h reads key/value head h / (Hq / Hkv)
     float scale;                // multiplies q.k (T5: 1, LLaMA: 1/sqrt(D))

@@ -1,7 +1,7 @@
 // test_gemm.cpp — the fast CPU GEMM (kernels/cpu/gemm.cpp) against a plain triple loop in double, on odd
 // shapes that hit the tiny direct path, partial register tiles and several cache blocks, every transpose
 // combination, padded leading dimensions, alpha / beta (beta = 0 over NaN), batches with shared operands
-// and bf16 B. It does not test speed: bench/gemm.cpp does.
+// and bf16 B, with f32 or bf16 products. It does not test speed: bench/gemm.cpp does.
 #include "kernels/cpu/gemm.h"
 
 #include <catch2/catch.hpp>
@@ -94,12 +94,32 @@ void check_result(const std::vector<float>& C, const std::vector<float>& C_old, 
     CHECK(padding_written == 0);
 }
 
-// Runs cpu_gemm (or cpu_gemm_bf16b) on one case and compares it with the oracle.
-void check_gemm(Shape s, bool trans_a, bool trans_b, float alpha, float beta, int pad, bool bf16_b,
+// Which product: cpu_gemm; cpu_gemm_bf16b at the default f32 precision; cpu_gemm_bf16b at bf16 precision.
+enum class Operands { f32, bf16_b, bf16_products };
+
+// Sets the CPU GEMM precision for one scope and puts back f32 however the scope ends.
+struct ScopedGemmPrecision {
+    explicit ScopedGemmPrecision(GemmPrecision p) { cpu_set_gemm_precision(p); }
+    ~ScopedGemmPrecision() { cpu_set_gemm_precision(GemmPrecision::F32); }
+};
+
+// A copy of `m` rounded to bf16 by the reference kernel (nearest, ties to even) and widened back.
+StoredMatrix rounded_to_bf16(StoredMatrix m) {
+    std::vector<bf16> half(m.data.size());
+    cpu_reference_kernels.f32_to_bf16(half.data(), m.data.data(), half.size());
+    cpu_reference_kernels.bf16_to_f32(m.data.data(), half.data(), half.size());
+    return m;
+}
+
+// Runs cpu_gemm (or cpu_gemm_bf16b) on one case and compares it with the oracle. With bf16 products the
+// oracle multiplies A rounded to bf16, and the result must also be measurably off the unrounded product
+// (else the kernel ignored the precision).
+void check_gemm(Shape s, bool trans_a, bool trans_b, float alpha, float beta, int pad, Operands operands,
                 unsigned seed) {
     std::mt19937 rng(seed);
     StoredMatrix A = random_matrix(s.M, s.K, trans_a, pad, rng);
     StoredMatrix B = random_matrix(s.K, s.N, trans_b, pad, rng);
+    bool bf16_b = operands != Operands::f32;
     std::vector<bf16> B_half;
     if (bf16_b) {
         // The oracle multiplies by exactly the values the kernel sees.
@@ -117,17 +137,33 @@ void check_gemm(Shape s, bool trans_a, bool trans_b, float alpha, float beta, in
             C[(size_t)i * ldc + j] = beta == 0.0f ? std::numeric_limits<float>::quiet_NaN() : uniform(rng);
         }
     }
-    std::vector<double> expected = reference_gemm(A, B, alpha, beta, C, ldc);
+    bool bf16_products = operands == Operands::bf16_products;
+    std::vector<double> expected = reference_gemm(bf16_products ? rounded_to_bf16(A) : A, B, alpha, beta, C, ldc);
     std::vector<float> C_old = C;
-    if (bf16_b) {
+    if (bf16_products) {
+        ScopedGemmPrecision precision(GemmPrecision::BF16);
+        cpu_gemm_bf16b(trans_a, trans_b, s.M, s.N, s.K, alpha, A.data.data(), A.ld, B_half.data(), B.ld, beta,
+                       C.data(), ldc);
+    } else if (bf16_b) {
         cpu_gemm_bf16b(trans_a, trans_b, s.M, s.N, s.K, alpha, A.data.data(), A.ld, B_half.data(), B.ld, beta,
                        C.data(), ldc);
     } else {
         cpu_gemm(trans_a, trans_b, s.M, s.N, s.K, alpha, A.data.data(), A.ld, B.data.data(), B.ld, beta,
                  C.data(), ldc);
     }
-    INFO("trans_a=" << trans_a << " trans_b=" << trans_b << " pad=" << pad << " bf16_b=" << bf16_b);
+    INFO("trans_a=" << trans_a << " trans_b=" << trans_b << " pad=" << pad << " operands=" << int(operands));
     check_result(C, C_old, ldc, expected, s.M, s.N, s.K, alpha, beta);
+    if (bf16_products && s.M * s.N * s.K >= 64) {  // enough products that some rounding of A shows
+        std::vector<double> unrounded = reference_gemm(A, B, alpha, beta, C_old, ldc);
+        double largest_gap = 0.0;
+        for (int i = 0; i < s.M; ++i) {
+            for (int j = 0; j < s.N; ++j) {
+                double gap = std::fabs(C[(size_t)i * ldc + j] - unrounded[(size_t)i * s.N + j]);
+                largest_gap = gap > largest_gap ? gap : largest_gap;
+            }
+        }
+        CHECK(largest_gap > tolerance(s.K, alpha, beta));
+    }
 }
 
 // Thin shapes (a side <= 4) take the direct loops, and so do few rows (M <= 16) against B stored (N, K) (the
@@ -144,14 +180,14 @@ const Shape kShapes[] = {{1, 1, 1},      {7, 13, 29},   {1000, 1, 1000}, {1, 100
 TEST_CASE("cpu_gemm matches a double triple loop for every transpose combination", "[gemm]") {
     unsigned seed = 1;
     for (Shape s : kShapes) {
-        for (int t = 0; t < 4; ++t) check_gemm(s, t & 1, t & 2, 1.0f, 0.0f, 0, false, seed++);
+        for (int t = 0; t < 4; ++t) check_gemm(s, t & 1, t & 2, 1.0f, 0.0f, 0, Operands::f32, seed++);
     }
 }
 
 TEST_CASE("cpu_gemm honours leading dimensions larger than the rows", "[gemm]") {
     unsigned seed = 100;
     for (Shape s : kShapes) {
-        for (int t = 0; t < 4; ++t) check_gemm(s, t & 1, t & 2, 1.0f, 0.0f, 5, false, seed++);
+        for (int t = 0; t < 4; ++t) check_gemm(s, t & 1, t & 2, 1.0f, 0.0f, 5, Operands::f32, seed++);
     }
 }
 
@@ -161,7 +197,7 @@ TEST_CASE("cpu_gemm scales by alpha and adds beta times the old C; beta 0 ignore
     for (Shape s : {Shape{1, 1, 1}, Shape{7, 13, 29}, Shape{1, 300, 70}, Shape{33, 65, 17},
                     Shape{130, 97, 1100}}) {
         for (auto ab : alpha_beta) {
-            for (int t = 0; t < 4; ++t) check_gemm(s, t & 1, t & 2, ab[0], ab[1], 3, false, seed++);
+            for (int t = 0; t < 4; ++t) check_gemm(s, t & 1, t & 2, ab[0], ab[1], 3, Operands::f32, seed++);
         }
     }
 }
@@ -179,9 +215,37 @@ TEST_CASE("cpu_gemm with alpha 0 or K 0 only scales C", "[gemm]") {
 TEST_CASE("cpu_gemm_bf16b widens bf16 B exactly", "[gemm]") {
     unsigned seed = 300;
     for (Shape s : kShapes) {
-        for (int t = 0; t < 4; ++t) check_gemm(s, t & 1, t & 2, 1.0f, 0.0f, 2, true, seed++);
+        for (int t = 0; t < 4; ++t) check_gemm(s, t & 1, t & 2, 1.0f, 0.0f, 2, Operands::bf16_b, seed++);
     }
-    check_gemm({33, 65, 17}, false, true, 0.5f, 2.0f, 0, true, seed++);
+    check_gemm({33, 65, 17}, false, true, 0.5f, 2.0f, 0, Operands::bf16_b, seed++);
+}
+
+// The bf16 pairs path: odd depths (a zero step pads the last pair), several KC blocks, partial tiles, the
+// thin forms (which round a copy of A), and the decoding form, for every transpose combination.
+TEST_CASE("cpu_gemm_bf16b at bf16 precision multiplies A rounded to bf16", "[gemm]") {
+    unsigned seed = 350;
+    for (Shape s : kShapes) {
+        for (int t = 0; t < 4; ++t) check_gemm(s, t & 1, t & 2, 1.0f, 0.0f, 3, Operands::bf16_products, seed++);
+    }
+    for (Shape s : {Shape{33, 65, 17}, Shape{130, 97, 1101}}) {
+        for (int t = 0; t < 4; ++t) check_gemm(s, t & 1, t & 2, -1.5f, 0.5f, 0, Operands::bf16_products, seed++);
+    }
+}
+
+TEST_CASE("cpu_gemm_bf16b at bf16 precision keeps NaN and infinity, and the precision is reported", "[gemm]") {
+    ScopedGemmPrecision precision(GemmPrecision::BF16);
+    CHECK(cpu_gemm_precision() == GemmPrecision::BF16);
+    // 40 x 40 x 40 takes the blocked path: a NaN row of A and an infinite one must come out as such.
+    const int n = 40;
+    std::vector<float> A((size_t)n * n, 0.5f), C((size_t)n * n, 0.0f);
+    std::vector<bf16> B((size_t)n * n, 0x3F80);  // 1.0
+    A[0] = std::numeric_limits<float>::quiet_NaN();
+    A[(size_t)n] = std::numeric_limits<float>::infinity();
+    cpu_gemm_bf16b(false, true, n, n, n, 1.0f, A.data(), n, B.data(), n, 0.0f, C.data(), n);
+    CHECK(std::isnan(C[0]));
+    CHECK(std::isinf(C[(size_t)n]));
+    CHECK(C[(size_t)2 * n] == Approx(0.5 * n));
+    CHECK_THROWS_WITH(cpu_set_gemm_precision(GemmPrecision::TF32), Catch::Contains("tf32"));
 }
 
 TEST_CASE("cpu_gemm_batched runs each product, with stride 0 sharing an operand", "[gemm]") {

@@ -4,9 +4,13 @@
 // Threads share the packed B and take rows of C block by block. Thin products (a side <= 4) skip
 // packing: they run as axpys along whichever operand is contiguous, or as vector dot products; so do a few
 // rows of A against a weight stored row by row (decoding), as blocks of dot products.
+// At GemmPrecision::BF16 a bf16 B's products take the bf16 route: the same blocks, packed as bf16 pairs
+// (gemm_bf16_pairs.cpp); the thin forms multiply a copy of A rounded to bf16.
 // Nothing here checks arguments: the engine validated shapes before calling a kernel.
 #include "kernels/cpu/gemm.h"
 
+#include "engine/error.h"
+#include "kernels/cpu/gemm_bf16_pairs.h"
 #include "kernels/cpu/gemm_microkernel.h"
 
 #include <atomic>
@@ -17,7 +21,8 @@
 
 namespace {
 
-// One product, with B either f32 or bf16 (exactly one of B / B_bf16 is non-null).
+// One product, with B either f32 or bf16 (exactly one of B / B_bf16 is non-null). bf16_products: A is
+// rounded to bf16 and the blocked path packs and multiplies bf16 pairs (B_bf16 only).
 struct GemmProblem {
     bool trans_a, trans_b;
     int M, N, K;
@@ -30,7 +35,10 @@ struct GemmProblem {
     float beta;
     float* C;
     int ldc;
+    bool bf16_products;
 };
+
+std::atomic<GemmPrecision> gemm_precision{GemmPrecision::F32};
 
 // Cache blocks, tuned on Zen 4 (1 MB L2 per core, 32 MB shared L3); correctness never depends on them:
 //   KC: depth of one block. C is loaded and stored once per KC steps, and a B micro-panel (KC x NR,
@@ -64,6 +72,7 @@ struct PackBuffer {
 };
 thread_local PackBuffer packed_a_buffer;
 thread_local PackBuffer packed_b_buffer;
+thread_local PackBuffer rounded_a_buffer;
 
 int round_up(int x, int multiple) { return (x + multiple - 1) / multiple * multiple; }
 int min_int(int a, int b) { return a < b ? a : b; }
@@ -237,15 +246,24 @@ bool is_thin(const GemmProblem& p) { return p.M <= 4 || p.N <= 4 || p.K <= 4; }
 
 // C[ic : ic+mc, jc : jc+nc] = alpha (packed A block x packed B block) + beta C: the register tiles one by
 // one, B micro-panel in the outer loop so that it stays in L1 while the A micro-panels stream past it.
+// bf16 blocks live in the same float buffers: a panel of depth kc takes gemm_bf16_depth(kc) bf16 per row,
+// never more than the kc floats of its f32 twin, so every block offset of the f32 layout still fits.
 void multiply_packed_blocks(const GemmProblem& p, const float* packed_a, const float* packed_b, int ic,
                             int mc, int jc, int nc, int kc, float beta) {
+    int panel_depth = p.bf16_products ? gemm_bf16_depth(kc) : kc;
     for (int jr = 0; jr < nc; jr += kGemmNR) {
-        const float* b_panel = packed_b + (size_t)(jr / kGemmNR) * kc * kGemmNR;
+        size_t b_offset = (size_t)(jr / kGemmNR) * panel_depth * kGemmNR;
         for (int ir = 0; ir < mc; ir += kGemmMR) {
-            const float* a_panel = packed_a + (size_t)(ir / kGemmMR) * kc * kGemmMR;
+            size_t a_offset = (size_t)(ir / kGemmMR) * panel_depth * kGemmMR;
             float* c_tile = p.C + (size_t)(ic + ir) * p.ldc + jc + jr;
-            gemm_microkernel(kc, a_panel, b_panel, c_tile, p.ldc, p.alpha, beta, min_int(kGemmMR, mc - ir),
-                             min_int(kGemmNR, nc - jr));
+            int rows = min_int(kGemmMR, mc - ir), cols = min_int(kGemmNR, nc - jr);
+            if (p.bf16_products) {
+                gemm_microkernel_bf16(kc, (const bf16*)packed_a + a_offset, (const bf16*)packed_b + b_offset, c_tile,
+                                      p.ldc, p.alpha, beta, rows, cols);
+            } else {
+                gemm_microkernel(kc, packed_a + a_offset, packed_b + b_offset, c_tile, p.ldc, p.alpha, beta, rows,
+                                 cols);
+            }
         }
     }
 }
@@ -272,8 +290,14 @@ void pack_column_block(const GemmProblem& p, PackedColumns packed, int jc, int n
     for (int task = thread; task < n_depth_blocks * n_panels; task += team_size) {
         int pc = task / n_panels * kBlockK, panel = task % n_panels;
         int kc = min_int(kBlockK, p.K - pc);
-        gemm_pack_b(packed.data + (size_t)pc * packed.nc_padded + (size_t)panel * kc * kGemmNR, p.B, p.B_bf16,
-                    p.ldb, p.trans_b, pc, kc, jc + panel * kGemmNR, min_int(kGemmNR, nc - panel * kGemmNR));
+        int j0 = jc + panel * kGemmNR, cols = min_int(kGemmNR, nc - panel * kGemmNR);
+        float* block = packed.data + (size_t)pc * packed.nc_padded;
+        if (p.bf16_products) {
+            gemm_pack_b_bf16((bf16*)block + (size_t)panel * gemm_bf16_depth(kc) * kGemmNR, p.B_bf16, p.ldb,
+                             p.trans_b, pc, kc, j0, cols);
+        } else {
+            gemm_pack_b(block + (size_t)panel * kc * kGemmNR, p.B, p.B_bf16, p.ldb, p.trans_b, pc, kc, j0, cols);
+        }
     }
 }
 
@@ -284,7 +308,11 @@ void multiply_row_block(const GemmProblem& p, PackedColumns packed, int jc, int 
     float* packed_a = packed_a_buffer.reserve((size_t)round_up(kBlockM, kGemmMR) * kBlockK);
     for (int pc = 0; pc < p.K; pc += kBlockK) {
         int kc = min_int(kBlockK, p.K - pc);
-        gemm_pack_a(packed_a, p.A, p.lda, p.trans_a, row_begin, row_end - row_begin, pc, kc);
+        if (p.bf16_products) {
+            gemm_pack_a_bf16((bf16*)packed_a, p.A, p.lda, p.trans_a, row_begin, row_end - row_begin, pc, kc);
+        } else {
+            gemm_pack_a(packed_a, p.A, p.lda, p.trans_a, row_begin, row_end - row_begin, pc, kc);
+        }
         multiply_packed_blocks(p, packed_a, packed.depth_block(pc), row_begin, row_end - row_begin, jc, nc,
                                kc, pc == 0 ? p.beta : 1.0f);
     }
@@ -370,13 +398,33 @@ void gemm_blocked(const GemmProblem& p, bool parallel) {
     }
 }
 
-void run_gemm(const GemmProblem& p, bool allow_threads) {
+// The thin forms at bf16 precision: op(A) as stored (rows x cols of it, row stride lda) is copied rounded to
+// bf16 and widened back, so the f32 forms multiply exactly the values the blocked bf16 path would.
+GemmProblem with_rounded_a(GemmProblem p) {
+    int stored_rows = p.trans_a ? p.K : p.M, stored_cols = p.trans_a ? p.M : p.K;
+    float* copy = rounded_a_buffer.reserve((size_t)stored_rows * stored_cols);
+    for (int r = 0; r < stored_rows; ++r) {
+        for (int c = 0; c < stored_cols; ++c) {
+            uint32_t bits = (uint32_t)gemm_round_to_bf16(p.A[(size_t)r * p.lda + c]) << 16;
+            std::memcpy(&copy[(size_t)r * stored_cols + c], &bits, sizeof bits);
+        }
+    }
+    p.A = copy;
+    p.lda = stored_cols;
+    return p;
+}
+
+void run_gemm(GemmProblem p, bool allow_threads) {
     if (p.M <= 0 || p.N <= 0) return;
     if (p.K <= 0 || p.alpha == 0.0f) {
         scale_c(p);
         return;
     }
     bool parallel = allow_threads && 2.0 * p.M * p.N * p.K >= kParallelMinFlops;
+    if (p.bf16_products && (is_skinny(p) || is_thin(p))) {
+        p = with_rounded_a(p);
+        p.bf16_products = false;
+    }
     // Thin products: pick the form whose inner loop runs along a long, contiguous side.
     if (is_skinny(p)) {
         gemm_direct_skinny(p, parallel);
@@ -395,13 +443,23 @@ void run_gemm(const GemmProblem& p, bool allow_threads) {
 
 void cpu_gemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
               const float* B, int ldb, float beta, float* C, int ldc) {
-    run_gemm({trans_a, trans_b, M, N, K, alpha, A, lda, B, nullptr, ldb, beta, C, ldc}, true);
+    run_gemm({trans_a, trans_b, M, N, K, alpha, A, lda, B, nullptr, ldb, beta, C, ldc, false}, true);
 }
 
 void cpu_gemm_bf16b(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
                     const bf16* B, int ldb, float beta, float* C, int ldc) {
-    run_gemm({trans_a, trans_b, M, N, K, alpha, A, lda, nullptr, B, ldb, beta, C, ldc}, true);
+    bool bf16_products = gemm_precision.load(std::memory_order_relaxed) == GemmPrecision::BF16;
+    run_gemm({trans_a, trans_b, M, N, K, alpha, A, lda, nullptr, B, ldb, beta, C, ldc, bf16_products}, true);
 }
+
+void cpu_set_gemm_precision(GemmPrecision precision) {
+    if (precision == GemmPrecision::TF32) {
+        fail("cpu_set_gemm_precision", "tf32 is a GPU tensor-core format (expected f32 or bf16 on the CPU)");
+    }
+    gemm_precision.store(precision);
+}
+
+GemmPrecision cpu_gemm_precision() { return gemm_precision.load(); }
 
 // Many products (attention heads, batches): when there are enough of them, give whole products to
 // threads, each run single-threaded; a few large ones instead use all threads one after another.
@@ -413,7 +471,7 @@ void cpu_gemm_batched(bool trans_a, bool trans_b, int M, int N, int K, float alp
 #pragma omp parallel for schedule(dynamic) if (across_products && batch > 1)
     for (int b = 0; b < batch; ++b) {
         GemmProblem p{trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, nullptr,
-                      ldb, beta, C + b * stride_c, ldc};
+                      ldb, beta, C + b * stride_c, ldc, false};
         run_gemm(p, !across_products);
     }
 }

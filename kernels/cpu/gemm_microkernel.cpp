@@ -5,6 +5,7 @@
 // No blocking or threading here: gemm.cpp calls these on blocks that fit the caches.
 #include "kernels/cpu/gemm_microkernel.h"
 
+#include "kernels/cpu/gemm_tile_store.h"
 #include "kernels/cpu/simd_transpose.h"
 
 #include <cstring>
@@ -139,20 +140,6 @@ void gemm_pack_b(float* packed, const float* B_f32, const bf16* B_bf16, int ldb,
     }
 }
 
-#if !defined(__AVX512F__)
-// A tile on the right or bottom edge of C: the kernel computed the full MR x NR product into `tile`
-// (row stride NR); only rows x cols of it belong to C.
-static void store_partial_tile(const float* tile, float* C, int ldc, float alpha, float beta, int rows,
-                               int cols) {
-    for (int r = 0; r < rows; ++r) {
-        for (int c = 0; c < cols; ++c) {
-            float value = alpha * tile[r * kGemmNR + c];
-            C[(size_t)r * ldc + c] = beta == 0.0f ? value : value + beta * C[(size_t)r * ldc + c];
-        }
-    }
-}
-#endif
-
 #if defined(__AVX512F__)
 
 // Per step k: load 32 floats of B into two zmm, then for each of the 14 rows broadcast one float of A
@@ -177,26 +164,7 @@ void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, flo
             acc[r][1] = _mm512_fmadd_ps(a, b_hi, acc[r][1]);
         }
     }
-    // Store: masks cut the tile to cols columns (AVX-512 masked loads and stores never touch the
-    // masked-off memory), the row test to rows rows; a full tile is the case with every bit set.
-    __mmask16 mask_lo = cols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << cols) - 1);
-    __mmask16 mask_hi = cols >= 32 ? (__mmask16)0xFFFF : cols > 16 ? (__mmask16)((1u << (cols - 16)) - 1) : 0;
-    __m512 alpha_v = _mm512_set1_ps(alpha);
-    __m512 beta_v = _mm512_set1_ps(beta);
-#pragma GCC unroll 14
-    for (int r = 0; r < kGemmMR; ++r) {
-        if (r < rows) {
-            float* c_row = C + (size_t)r * ldc;
-            __m512 lo = _mm512_mul_ps(alpha_v, acc[r][0]);
-            __m512 hi = _mm512_mul_ps(alpha_v, acc[r][1]);
-            if (beta != 0.0f) {
-                lo = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(mask_lo, c_row), lo);
-                hi = _mm512_fmadd_ps(beta_v, _mm512_maskz_loadu_ps(mask_hi, c_row + 16), hi);
-            }
-            _mm512_mask_storeu_ps(c_row, mask_lo, lo);
-            _mm512_mask_storeu_ps(c_row + 16, mask_hi, hi);
-        }
-    }
+    gemm_store_tile_avx512(acc, C, ldc, alpha, beta, rows, cols);
 }
 
 #elif defined(__AVX2__) && defined(__FMA__)
@@ -241,7 +209,7 @@ void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, flo
         _mm256_store_ps(tile + r * kGemmNR, acc[r][0]);
         _mm256_store_ps(tile + r * kGemmNR + 8, acc[r][1]);
     }
-    store_partial_tile(tile, C, ldc, alpha, beta, rows, cols);
+    gemm_store_tile(tile, C, ldc, alpha, beta, rows, cols);
 }
 
 #else
@@ -255,7 +223,7 @@ void gemm_microkernel(int depth, const float* a_panel, const float* b_panel, flo
             for (int c = 0; c < kGemmNR; ++c) tile[r * kGemmNR + c] += a_panel[r] * b_panel[c];
         }
     }
-    store_partial_tile(tile, C, ldc, alpha, beta, rows, cols);
+    gemm_store_tile(tile, C, ldc, alpha, beta, rows, cols);
 }
 
 #endif

@@ -4,8 +4,9 @@
 #pragma once
 #include <string>
 
+#include "kernels/kernels.h"
+
 // From the environment variable SAPT_CUDA_GEMM (f32 by default; see gemm_cublas.cu), or set by a program.
-enum class GemmPrecision { F32, TF32, BF16 };
 GemmPrecision cuda_gemm_precision();
 void cuda_set_gemm_precision(GemmPrecision precision);
 

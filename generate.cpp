@@ -1,5 +1,5 @@
 // generate.cpp — the `generate` command: greedy decoding from a prompt with a T5 or LLaMA checkpoint.
-//   ./generate --model PATH --tokenizer FILE --prompt TEXT [--max-new-tokens N]
+//   ./generate --model PATH --tokenizer FILE --prompt TEXT [--max-new-tokens N] [--precision f32|bf16]
 // PATH is a Hugging Face directory (config.json + safetensors) or a llama2.c .bin; FILE is a
 // SentencePiece .model. T5 encodes the prompt followed by </s> and prints its answer; LLaMA starts
 // with <s> and prints the prompt with its continuation. Not here: sampling, batching several prompts,
@@ -10,15 +10,17 @@
 
 #include "engine/error.h"
 #include "models/generate.h"
+#include "models/model_device.h"
 #include "tokenizer/tokenizer.h"
 
 static const char* kUsage =
-    "usage: ./generate --model PATH --tokenizer FILE --prompt TEXT [--max-new-tokens N]\n"
+    "usage: ./generate --model PATH --tokenizer FILE --prompt TEXT [--max-new-tokens N] [--precision f32|bf16]\n"
     "  PATH  a Hugging Face checkpoint directory (T5 or LLaMA) or a llama2.c .bin file\n"
-    "  FILE  the SentencePiece .model of the checkpoint\n";
+    "  FILE  the SentencePiece .model of the checkpoint\n"
+    "  bf16  weights stored in bf16 and multiplied as bf16 with f32 sums (default f32)\n";
 
 struct GenerateArgs {
-    std::string model_path, tokenizer_path, prompt;
+    std::string model_path, tokenizer_path, prompt, precision = "f32";
     int max_new_tokens = 50;
 };
 
@@ -36,6 +38,8 @@ static GenerateArgs parse_args(int argc, char** argv) {
         } else if (flag == "--prompt") {
             args.prompt = value;
             has_prompt = true;
+        } else if (flag == "--precision") {
+            args.precision = value;
         } else if (flag == "--max-new-tokens") {
             char* end = nullptr;
             long n = std::strtol(value.c_str(), &end, 10);
@@ -56,6 +60,7 @@ int main(int argc, char** argv) {
     try {
         GenerateArgs args = parse_args(argc, argv);
         Model model = load_pretrained_model(args.model_path);
+        model_apply_precision(model, args.precision, "--precision");
         bool t5 = model.kind == ModelKind::T5;
         // HF's T5Tokenizer adds 100 sentinel ids after the SentencePiece pieces.
         Tokenizer tokenizer = load_tokenizer(args.tokenizer_path, t5 ? 100 : 0);

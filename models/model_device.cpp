@@ -2,6 +2,9 @@
 // tensor once (a tied head is the embedding, listed once), so no weight is copied or converted twice.
 #include "models/model_device.h"
 
+#include "engine/error.h"
+#include "kernels/cpu/gemm.h"
+
 void model_to_device(Model& model, Device device) {
     for (NamedWeight& weight : model_weights(model)) {
         // tensor_to_device keeps name and requires_grad, and returns the tensor itself when already there.
@@ -17,5 +20,16 @@ int model_frozen_weights_to_bf16(Model& model) {
         t = tensor_to_bf16(t);  // a new tensor (same name): a view into a mapped checkpoint is left untouched
         converted++;
     }
+    return converted;
+}
+
+int model_apply_precision(Model& model, const std::string& precision, const std::string& option) {
+    if (precision == "f32") {
+        cpu_set_gemm_precision(GemmPrecision::F32);
+        return 0;
+    }
+    if (precision != "bf16") fail(option, "expected f32 or bf16, got '" + precision + "'");
+    int converted = model_frozen_weights_to_bf16(model);
+    cpu_set_gemm_precision(GemmPrecision::BF16);
     return converted;
 }

@@ -16,6 +16,7 @@
 #include "engine/device.h"
 #include "engine/fileio.h"
 #include "engine/optim.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "models/generate.h"
 #include "models/model_device.h"
@@ -257,6 +258,11 @@ struct PrecisionScope {
     ~PrecisionScope() { cuda_set_gemm_precision(saved); }
 };
 
+struct CpuPrecisionScope {
+    explicit CpuPrecisionScope(GemmPrecision p) { cpu_set_gemm_precision(p); }
+    ~CpuPrecisionScope() { cpu_set_gemm_precision(GemmPrecision::F32); }
+};
+
 }  // namespace
 
 TEST_CASE("the official SAPT fixtures on the device, f32 and bf16 frozen weights", "[cuda][cuda-e2e]") {
@@ -293,22 +299,32 @@ TEST_CASE("a short SAPT training run on the device matches the CPU run", "[cuda]
         PrecisionScope scope(GemmPrecision::BF16);
         device_bf16 = sapt_training_run({Device::CUDA, true}).losses;
     }
+    std::vector<float> cpu_bf16_products;
+    {
+        // The CPU's own bf16 policy (kernels/cpu/gemm.h): the same products as the device's bf16 GEMMs.
+        CpuPrecisionScope scope(GemmPrecision::BF16);
+        cpu_bf16_products = sapt_training_run({Device::CPU, true}).losses;
+    }
     const std::vector<float>& device = device_run.losses;
     INFO("losses cpu:" << list(cpu) << "\n  device f32:" << list(device) << "\n  cpu bf16 weights:"
                        << list(cpu_bf16) << "\n  device bf16 weights:" << list(device_bf16_weights)
-                       << "\n  device bf16 weights and GEMM inputs:" << list(device_bf16));
+                       << "\n  device bf16 weights and GEMM inputs:" << list(device_bf16)
+                       << "\n  cpu bf16 weights and GEMM inputs:" << list(cpu_bf16_products));
     REQUIRE(cpu.size() == 8);
     // The run trains: the loss on a batch falls from its first visit to its second, in both tasks.
     for (int first : {0, 1, 4, 5}) CHECK(cpu[first + 2] < cpu[first]);
     const double f32_err = max_step_error(device, cpu);
     const double same_weights_err = max_step_error(device_bf16_weights, cpu_bf16);
     const double bf16_err = max_step_error(device_bf16, cpu);
+    const double bf16_products_err = max_step_error(device_bf16, cpu_bf16_products);
     WARN("SAPT training on " << cuda_device_name() << ", max per-step loss error: device f32 vs CPU f32 " << f32_err
                              << "; device vs CPU, both with bf16 frozen weights " << same_weights_err
-                             << "; device bf16 (weights and GEMM inputs) vs CPU f32 " << bf16_err);
+                             << "; device bf16 (weights and GEMM inputs) vs CPU f32 " << bf16_err
+                             << "; vs CPU bf16 (weights and GEMM inputs) " << bf16_products_err);
     // Same numbers on both sides: only summation orders differ (AdamW may enlarge that a little in 8 steps).
     CHECK(f32_err <= 1e-4);
     CHECK(same_weights_err <= 1e-4);
+    CHECK(bf16_products_err <= 1e-4);
     // bf16 tolerance: 2^-8 relative per rounding, a few roundings deep. And bf16 was really used.
     CHECK(bf16_err <= 2e-2);
     CHECK(max_step_error(cpu_bf16, cpu) > 1e-5);

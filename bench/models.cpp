@@ -2,9 +2,11 @@
 // 8 heads, d_kv 64, d_ff 2048, vocab 32128) on (1) a training step: forward + backward of the
 // cross-entropy with LoRA rank 8 on q and v of every attention through the PetHook, base frozen; and
 // (2) greedy generation with the KV cache. Batch 8, source 128, target 32, 32 new tokens. Next to
-// the same model in plain PyTorch (bench/torch_t5.py, same threads). Appends two records. Also prints
-// the step's arithmetic (the matrix products both sides must do) against this machine's FMA peak, which
-// bounds what any fp32 implementation can reach.
+// the same model in plain PyTorch (bench/torch_t5.py, same threads). Then both again in bf16: our frozen
+// weights stored in bf16 with bf16 GEMM products (cpu_set_gemm_precision), next to torch's CPU autocast to
+// bfloat16 (oneDNN), and next to the f32 torch figures. Appends six records. Also prints the step's
+// arithmetic (the matrix products both sides must do) against this machine's FMA peak, which bounds what
+// any fp32 implementation can reach, and how far the bf16 loss lies from the f32 one.
 // Usage: build/bench/models   (threads = OMP_NUM_THREADS, else every core; run from the repo root)
 #include <algorithm>
 #include <chrono>
@@ -17,7 +19,9 @@
 #include "bench/record.h"
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "kernels/cpu/gemm.h"
 #include "models/generate.h"
+#include "models/model_device.h"
 
 namespace {
 
@@ -115,13 +119,14 @@ Tensor random_ids(int64_t B, int64_t T, int vocab, Rng& rng) {
     return tensor_from_i32({B, T}, ids);
 }
 
-// Runs bench/torch_t5.py; returns {train tokens/s, generate tokens/s} or an empty vector.
-std::vector<double> torch_figures(int threads) {
+// Runs bench/torch_t5.py at `precision` (f32 or bf16); returns {train tokens/s, generate tokens/s} or an
+// empty vector.
+std::vector<double> torch_figures(int threads, const char* precision) {
     const char* python_env = std::getenv("SAPT_PYTHON");
     std::string command = "OMP_NUM_THREADS=" + std::to_string(threads) + " " +
                           (python_env && *python_env ? python_env : "/usr/bin/python3") + " bench/torch_t5.py " +
                           std::to_string(threads) + " " + std::to_string(kBatch) + " " + std::to_string(kSource) + " " +
-                          std::to_string(kTarget) + " " + std::to_string(kNewTokens);
+                          std::to_string(kTarget) + " " + std::to_string(kNewTokens) + " " + precision;
     std::vector<double> out;
     std::FILE* pipe = popen(command.c_str(), "r");
     if (!pipe) return out;
@@ -129,6 +134,57 @@ std::vector<double> torch_figures(int threads) {
     while (std::fscanf(pipe, "%lf", &value) == 1) out.push_back(value);
     pclose(pipe);
     return out;
+}
+
+// The inputs of one benchmark step.
+struct StepInputs {
+    Tensor ids, mask, labels, decoder_ids;
+};
+
+Tensor step_loss(const T5Model& model, BenchLora& lora, const StepInputs& in) {
+    T5EncoderOutput encoded = t5_encode(model, in.ids, in.mask, &lora.hook, T5RunOptions{});
+    return t5_loss(t5_decode(model, in.decoder_ids, encoded, &lora.hook, T5RunOptions{}), in.labels);
+}
+
+// Our tokens/s: {training step, greedy generation}, and the step's loss.
+struct OurFigures {
+    double train, generate, seconds_per_step, loss;
+};
+
+OurFigures measure_ours(const T5Model& model, BenchLora& lora, const StepInputs& in) {
+    OurFigures out;
+    out.seconds_per_step = best_seconds([&]() {
+        for (size_t s = 0; s < lora.a.size(); s++) lora.a[s].zero_grad(), lora.b[s].zero_grad();
+        backward(step_loss(model, lora, in));
+    });
+    GenerateOptions options;
+    options.max_new_tokens = kNewTokens;
+    options.stop_at_eos = false;  // random weights: every row decodes all 32 tokens, as on the torch side
+    double generate_seconds = best_seconds([&]() { t5_generate(model, in.ids, in.mask, &lora.hook, options); });
+    out.train = kBatch * (kSource + kTarget) / out.seconds_per_step;
+    out.generate = kBatch * kNewTokens / generate_seconds;
+    out.loss = step_loss(model, lora, in).f32()[0];
+    return out;
+}
+
+// The three rows of one precision: {train step vs torch, generation vs torch}; returns false when the
+// torch side gave no figures.
+bool report_against_torch(const char* suffix, const char* peer_name, const OurFigures& ours,
+                          const std::vector<double>& peer, int threads) {
+    if (peer.size() != 2) {
+        std::fprintf(stderr,
+                     "bench/models: torch_t5.py gave %zu figures (expected 2); is torch installed for "
+                     "/usr/bin/python3 (or $SAPT_PYTHON)?\n",
+                     peer.size());
+        return false;
+    }
+    std::string train_name = std::string("t5_small_lora_train_step") + suffix;
+    std::string generate_name = std::string("t5_small_greedy_generate_kv_cache") + suffix;
+    double r1 = append_bench_record(train_name.c_str(), ours.train, peer[0], peer_name, "tokens/s", threads);
+    std::printf("%-44s %10.1f %10.1f %7.3f\n", train_name.c_str(), ours.train, peer[0], r1);
+    double r2 = append_bench_record(generate_name.c_str(), ours.generate, peer[1], peer_name, "tokens/s", threads);
+    std::printf("%-44s %10.1f %10.1f %7.3f\n", generate_name.c_str(), ours.generate, peer[1], r2);
+    return true;
 }
 
 }  // namespace
@@ -139,60 +195,58 @@ int main() {
     WeightLoad load;
     load.where = "random T5-small";
     load.remaining = bench_t5_weights(config, 1);
-    T5Model model = t5_from_weights(config, load, nullptr);
+    Model model;
+    model.kind = ModelKind::T5;
+    model.t5 = t5_from_weights(config, load, nullptr);
     Rng rng = rng_make(2);
     BenchLora lora;
     setup_lora(lora, t5_adapted_sites(config), rng);
-    Tensor ids = random_ids(kBatch, kSource, config.vocab_size, rng);
-    Tensor mask = tensor_empty({kBatch, kSource}, DType::U8);
-    for (int64_t i = 0; i < mask.numel(); i++) mask.u8()[i] = 1;
-    Tensor labels = random_ids(kBatch, kTarget, config.vocab_size, rng);
-    Tensor decoder_ids = t5_shift_right(labels, config);
+    StepInputs in;
+    in.ids = random_ids(kBatch, kSource, config.vocab_size, rng);
+    in.mask = tensor_empty({kBatch, kSource}, DType::U8);
+    for (int64_t i = 0; i < in.mask.numel(); i++) in.mask.u8()[i] = 1;
+    in.labels = random_ids(kBatch, kTarget, config.vocab_size, rng);
+    in.decoder_ids = t5_shift_right(in.labels, config);
 
-    double train_seconds = best_seconds([&]() {
-        for (size_t s = 0; s < lora.a.size(); s++) lora.a[s].zero_grad(), lora.b[s].zero_grad();
-        T5EncoderOutput encoded = t5_encode(model, ids, mask, &lora.hook, T5RunOptions{});
-        Tensor loss = t5_loss(t5_decode(model, decoder_ids, encoded, &lora.hook, T5RunOptions{}), labels);
-        backward(loss);
-    });
-    GenerateOptions options;
-    options.max_new_tokens = kNewTokens;
-    options.stop_at_eos = false;  // random weights: every row decodes all 32 tokens, as on the torch side
-    double generate_seconds = best_seconds([&]() { t5_generate(model, ids, mask, &lora.hook, options); });
-    double ours_train = kBatch * (kSource + kTarget) / train_seconds;
-    double ours_generate = kBatch * kNewTokens / generate_seconds;
-
-    std::printf("ours: training step %.1f tokens/s (%.2f s), greedy generation %.1f tokens/s (%.2f s)\n", ours_train,
-                train_seconds, ours_generate, generate_seconds);
+    OurFigures ours = measure_ours(model.t5, lora, in);
+    std::printf("ours f32: training step %.1f tokens/s (%.2f s), greedy generation %.1f tokens/s\n", ours.train,
+                ours.seconds_per_step, ours.generate);
+    std::fflush(stdout);
+    // bf16: the frozen weights stored in bf16 (the LoRA tensors stay f32) and bf16 GEMM products.
+    int converted = model_frozen_weights_to_bf16(model);
+    cpu_set_gemm_precision(GemmPrecision::BF16);
+    OurFigures ours_bf16 = measure_ours(model.t5, lora, in);
+    cpu_set_gemm_precision(GemmPrecision::F32);
+    std::printf("ours bf16 (%d frozen weights in bf16, bf16 products): training step %.1f tokens/s (%.2f s), greedy "
+                "generation %.1f tokens/s; loss %.6f vs f32 %.6f (relative difference %.1e)\n",
+                converted, ours_bf16.train, ours_bf16.seconds_per_step, ours_bf16.generate, ours_bf16.loss, ours.loss,
+                std::fabs(ours_bf16.loss - ours.loss) / std::fabs(ours.loss));
     std::fflush(stdout);
 
-    std::vector<double> peer = torch_figures(threads);
-    if (peer.size() != 2) {
-        std::fprintf(stderr,
-                     "bench/models: torch_t5.py gave %zu figures (expected 2); is torch installed for "
-                     "/usr/bin/python3 (or $SAPT_PYTHON)?\n",
-                     peer.size());
-        return 1;
-    }
+    std::vector<double> peer = torch_figures(threads, "f32");
+    std::vector<double> peer_bf16 = torch_figures(threads, "bf16");
     std::printf("T5-small shape (512, 6+6 layers), batch %d, source %d, target %d, LoRA r%d on q,v; %d threads\n",
                 kBatch, kSource, kTarget, kRank, threads);
-    std::printf("%-34s %10s %10s %7s\n", "tokens/s", "ours", "torch", "ratio");
-    double r1 = append_bench_record("t5_small_lora_train_step", ours_train, peer[0], "PyTorch CPU (bench/torch_t5.py)",
-                                    "tokens/s", threads);
-    std::printf("%-34s %10.1f %10.1f %7.3f\n", "train step (fwd+bwd, LoRA)", ours_train, peer[0], r1);
-    double r2 = append_bench_record("t5_small_greedy_generate_kv_cache", ours_generate, peer[1],
-                                    "PyTorch CPU (bench/torch_t5.py)", "tokens/s", threads);
-    std::printf("%-34s %10.1f %10.1f %7.3f\n", "greedy generation (KV cache)", ours_generate, peer[1], r2);
+    std::printf("%-44s %10s %10s %7s\n", "tokens/s", "ours", "torch", "ratio");
+    if (!report_against_torch("", "PyTorch CPU f32 (bench/torch_t5.py)", ours, peer, threads) ||
+        !report_against_torch("_bf16", "PyTorch CPU autocast bf16 (bench/torch_t5.py)", ours_bf16, peer_bf16,
+                              threads) ||
+        !report_against_torch("_ours_bf16_vs_torch_f32", "PyTorch CPU f32 (bench/torch_t5.py)", ours_bf16, peer,
+                              threads)) {
+        return 1;
+    }
 
     // The step is bound by its matrix products: with the same arithmetic on both sides, a ratio over the
     // peer needs that much more of the FMA peak.
     double flops = train_step_flops(config, kBatch, kSource, kTarget, kRank);
     double peak = fma_peak_gflops(threads);
-    double ours_rate = flops / train_seconds / 1e9;
+    double ours_rate = flops / ours.seconds_per_step / 1e9;
     double torch_rate = flops * peer[0] / (kBatch * (kSource + kTarget)) / 1e9;
-    std::printf("training step: %.1f GFLOP; FMA peak here %.0f GFLOP/s on %d threads; ours %.0f GFLOP/s (%.0f%% of "
-                "peak), torch %.0f GFLOP/s (%.0f%%); 1.5x torch would need %.0f%% of peak\n",
+    std::printf("training step: %.1f GFLOP; f32 FMA peak here %.0f GFLOP/s on %d threads; ours f32 %.0f GFLOP/s (%.0f%% "
+                "of peak), torch f32 %.0f GFLOP/s (%.0f%%); 1.5x torch would need %.0f%% of peak; ours bf16 %.0f "
+                "GFLOP/s, torch bf16 %.0f GFLOP/s\n",
                 flops / 1e9, peak, threads, ours_rate, 100 * ours_rate / peak, torch_rate, 100 * torch_rate / peak,
-                150 * torch_rate / peak);
+                150 * torch_rate / peak, flops / ours_bf16.seconds_per_step / 1e9,
+                flops * peer_bf16[0] / (kBatch * (kSource + kTarget)) / 1e9);
     return 0;
 }

@@ -2,10 +2,13 @@
 tied embeddings, relative position bias, LoRA rank 8 on q and v of every attention, frozen base) written
 in plain PyTorch following the transformers 4.30 math, timed on (1) a training step (forward + backward of
 the cross-entropy, gradients to the LoRA tensors only) and (2) greedy generation with a KV cache.
-Usage: /usr/bin/python3 bench/torch_t5.py THREADS BATCH SOURCE_LEN TARGET_LEN NEW_TOKENS
+Usage: /usr/bin/python3 bench/torch_t5.py THREADS BATCH SOURCE_LEN TARGET_LEN NEW_TOKENS [f32|bf16]
+bf16 runs both under torch.autocast("cpu", dtype=torch.bfloat16): matrix products in bf16 through oneDNN,
+weights kept f32 and cast by autocast (pre-cast bf16 weights measured no faster).
 Prints two figures, one per line: training tokens/s (batch * (source + target) per step) and generated
 tokens/s (batch * new tokens). Best of 7 timed runs after one warm-up, as the C++ side. Records nothing.
 """
+import contextlib
 import math
 import sys
 import time
@@ -150,9 +153,11 @@ def best_of(fn, runs=7):
 
 
 def main():
-    if len(sys.argv) != 6:
-        sys.exit("usage: torch_t5.py THREADS BATCH SOURCE_LEN TARGET_LEN NEW_TOKENS")
-    threads, B, Ts, Tt, new_tokens = (int(x) for x in sys.argv[1:])
+    if len(sys.argv) not in (6, 7) or (len(sys.argv) == 7 and sys.argv[6] not in ("f32", "bf16")):
+        sys.exit("usage: torch_t5.py THREADS BATCH SOURCE_LEN TARGET_LEN NEW_TOKENS [f32|bf16]")
+    threads, B, Ts, Tt, new_tokens = (int(x) for x in sys.argv[1:6])
+    bf16 = len(sys.argv) == 7 and sys.argv[6] == "bf16"
+    precision = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
     torch.set_num_threads(threads)
     g = torch.Generator().manual_seed(0)
     m = make_model(g)
@@ -166,8 +171,9 @@ def main():
             p.grad = None
         train_step(m, ids, mask, labels)
 
-    train_seconds = best_of(step)
-    generate_seconds = best_of(lambda: generate(m, ids, mask, new_tokens))
+    with precision:
+        train_seconds = best_of(step)
+        generate_seconds = best_of(lambda: generate(m, ids, mask, new_tokens))
     print(f"{B * (Ts + Tt) / train_seconds:.2f}", flush=True)
     print(f"{B * new_tokens / generate_seconds:.2f}", flush=True)
 

@@ -51,6 +51,10 @@ constexpr int kBlockM = 12 * kGemmMR;
 constexpr int kBlockN = 2048;
 constexpr size_t kMaxPackedB = 4u << 20;
 
+// KC in steps: bf16 pairs take half the bytes per step, so their blocks go twice as deep for the same cache
+// footprint (and the same buffer sizes), halving how often C is loaded and stored per product.
+int block_depth(const GemmProblem& p) { return p.bf16_products ? 2 * kBlockK : kBlockK; }
+
 // Below this many flops a thread team costs more than it saves.
 constexpr double kParallelMinFlops = 1 << 20;
 
@@ -286,10 +290,10 @@ struct PackedColumns {
 void pack_column_block(const GemmProblem& p, PackedColumns packed, int jc, int nc, int thread,
                        int team_size) {
     int n_panels = (nc + kGemmNR - 1) / kGemmNR;
-    int n_depth_blocks = (p.K + kBlockK - 1) / kBlockK;
+    int depth = block_depth(p), n_depth_blocks = (p.K + depth - 1) / depth;
     for (int task = thread; task < n_depth_blocks * n_panels; task += team_size) {
-        int pc = task / n_panels * kBlockK, panel = task % n_panels;
-        int kc = min_int(kBlockK, p.K - pc);
+        int pc = task / n_panels * depth, panel = task % n_panels;
+        int kc = min_int(depth, p.K - pc);
         int j0 = jc + panel * kGemmNR, cols = min_int(kGemmNR, nc - panel * kGemmNR);
         float* block = packed.data + (size_t)pc * packed.nc_padded;
         if (p.bf16_products) {
@@ -306,8 +310,9 @@ void pack_column_block(const GemmProblem& p, PackedColumns packed, int jc, int n
 void multiply_row_block(const GemmProblem& p, PackedColumns packed, int jc, int nc, int row_begin,
                         int row_end) {
     float* packed_a = packed_a_buffer.reserve((size_t)round_up(kBlockM, kGemmMR) * kBlockK);
-    for (int pc = 0; pc < p.K; pc += kBlockK) {
-        int kc = min_int(kBlockK, p.K - pc);
+    int depth = block_depth(p);
+    for (int pc = 0; pc < p.K; pc += depth) {
+        int kc = min_int(depth, p.K - pc);
         if (p.bf16_products) {
             gemm_pack_a_bf16((bf16*)packed_a, p.A, p.lda, p.trans_a, row_begin, row_end - row_begin, pc, kc);
         } else {

@@ -405,9 +405,11 @@ static int run(Args args) {
 // cores as soon as anything else runs on the machine: we measured a tiny-T5 training step at 45 ms with
 // passive waiting and 120-780 ms with spinning on a busy 2-core box. libgomp reads OMP_WAIT_POLICY when
 // the program loads, before main, so the only way to choose it here is to start again with it set.
-// A user's own OMP_WAIT_POLICY is left alone.
+// A user's own OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone. (Measured again with two ./train on the 2-core
+// box: passive 54 s for both, GOMP_SPINCOUNT=100000 132 s, 10000 378 s; alone on an idle box spinning is
+// faster, 30-53 s against 60-65 s, but a shared machine is the case that must not collapse.)
 static void restart_with_passive_waiting(char** argv) {
-    if (std::getenv("OMP_WAIT_POLICY")) return;
+    if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
     setenv("OMP_WAIT_POLICY", "passive", 1);
     execv("/proc/self/exe", argv);  // returns only on failure: then we simply run with the default policy
 }

@@ -1,10 +1,14 @@
 // fileio.cpp — see fileio.h. POSIX calls (open, write, fsync, rename, mmap) with every return checked.
 #include "engine/fileio.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -41,7 +45,37 @@ std::string read_file(const std::string& path) {
     return bytes;
 }
 
-AtomicWriter::AtomicWriter(const std::string& final_path) : path(final_path), temp_path(final_path + ".tmp") {
+// "<path>.<pid>.<n>.tmp": two processes (two ./train sharing runs/builtin_data) or two writers in one process
+// writing the same file each get their own temporary, so neither renames the other's half-written one.
+static std::string temporary_name(const std::string& final_path) {
+    static std::atomic<unsigned long> next_writer{0};
+    return final_path + "." + std::to_string((long)::getpid()) + "." + std::to_string(next_writer++) + ".tmp";
+}
+
+// Removes the temporaries of `final_path` whose writer process no longer exists (killed mid-write: kill -9
+// runs no destructor). A live process's temporary is never touched; a name that does not parse is left.
+static void remove_dead_writers_temporaries(const std::string& final_path) {
+    const std::string directory = parent_directory(final_path);
+    const size_t slash = final_path.find_last_of('/');
+    const std::string prefix = (slash == std::string::npos ? final_path : final_path.substr(slash + 1)) + ".";
+    DIR* d = ::opendir(directory.c_str());
+    if (!d) return;  // the open below reports a missing directory
+    while (dirent* entry = ::readdir(d)) {
+        const std::string name = entry->d_name;
+        if (name.size() <= prefix.size() + 4 || name.compare(0, prefix.size(), prefix) != 0 ||
+            name.compare(name.size() - 4, 4, ".tmp") != 0) {
+            continue;
+        }
+        char* end = nullptr;
+        const long pid = std::strtol(name.c_str() + prefix.size(), &end, 10);
+        if (end == name.c_str() + prefix.size() || *end != '.' || pid <= 0 || pid == (long)::getpid()) continue;
+        if (::kill((pid_t)pid, 0) != 0 && errno == ESRCH) ::unlink((directory + "/" + name).c_str());
+    }
+    ::closedir(d);
+}
+
+AtomicWriter::AtomicWriter(const std::string& final_path) : path(final_path), temp_path(temporary_name(final_path)) {
+    remove_dead_writers_temporaries(final_path);
     fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) fail(temp_path, "cannot create (" + errno_text() + ")");
 }

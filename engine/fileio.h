@@ -20,7 +20,7 @@ void atomic_write_file(const std::string& path, const std::string& bytes);
 // commit. Destroying an uncommitted writer removes the temporary file and leaves `path` untouched.
 struct AtomicWriter {
     std::string path;       // the final name
-    std::string temp_path;  // path + ".tmp"
+    std::string temp_path;  // "<path>.<pid>.<n>.tmp", unique to this writer
     int fd = -1;
     bool committed = false;
 

@@ -4,12 +4,11 @@
 #include "tokenizer/model_proto.h"
 
 #include "engine/error.h"
+#include "engine/fileio.h"
 
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <sstream>
-#include <unistd.h>
 
 namespace {
 
@@ -252,16 +251,5 @@ std::string serialize_model_proto(const SentencePieceModel& model) {
 }
 
 void save_model(const SentencePieceModel& model, const std::string& path) {
-    const std::string bytes = serialize_model_proto(model);
-    const std::string temp = path + ".tmp";
-    const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) fail(path, "cannot create the temporary file " + temp);
-    size_t written = 0;
-    while (written < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-        if (n <= 0) { ::close(fd); fail(path, "write failed (disk full?)"); }
-        written += size_t(n);
-    }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) fail(path, "fsync/close failed");
-    if (std::rename(temp.c_str(), path.c_str()) != 0) fail(path, "cannot rename " + temp + " into place");
+    atomic_write_file(path, serialize_model_proto(model));
 }

@@ -1,4 +1,4 @@
-// generate.cpp — greedy decoding loops and T5's cached decoder step. See generate.h.
+// generate.cpp — the decoding loops and T5's cached decoder step. See generate.h.
 #include "models/generate.h"
 
 #include "engine/autograd.h"
@@ -27,7 +27,7 @@ struct GreedyState {
     int eos_id, pad_id;
     bool stop_at_eos;
 
-    // Records this step's argmax; returns the tokens to feed next (pad for finished rows).
+    // Records this step's tokens; returns the tokens to feed next (pad for finished rows).
     std::vector<int32_t> record(const std::vector<int32_t>& next) {
         std::vector<int32_t> feed(next.size());
         for (size_t b = 0; b < next.size(); b++) {
@@ -47,6 +47,19 @@ struct GreedyState {
         return true;
     }
 };
+
+// This step's token per row: the argmax, or the caller's choice for each unfinished row in row order
+// (finished rows get 0, which record() ignores).
+static std::vector<int32_t> next_tokens(const Tensor& logits, const GreedyState& state, const GenerateOptions& options) {
+    if (!options.choose_next) return argmax_last_position(logits);
+    int64_t B = logits.dim(0), T = logits.dim(1), V = logits.dim(2);
+    std::vector<float> values = tensor_values(T == 1 ? logits : slice(logits, 1, T - 1, T));
+    std::vector<int32_t> next((size_t)B, 0);
+    for (int64_t b = 0; b < B; b++) {
+        if (!state.finished[b]) next[b] = options.choose_next(b, values.data() + b * V, V, state.produced[b]);
+    }
+    return next;
+}
 
 static GreedyState greedy_state(int64_t B, int eos_id, int pad_id, const GenerateOptions& options) {
     if (options.max_new_tokens < 0)
@@ -120,7 +133,7 @@ std::vector<std::vector<int32_t>> t5_generate(const T5Model& model, const Tensor
             logits =
                 t5_decode(model, index_tensor({B, (int64_t)step + 1}, all_ids, device), encoded, hook, T5RunOptions{});
         }
-        feed = state.record(argmax_last_position(logits));
+        feed = state.record(next_tokens(logits, state, options));
         std::vector<int32_t> grown;
         for (int64_t b = 0; b < B; b++) {
             grown.insert(grown.end(), all_ids.begin() + b * (step + 1), all_ids.begin() + (b + 1) * (step + 1));
@@ -177,7 +190,7 @@ std::vector<std::vector<int32_t>> llama_generate(const LlamaModel& model, const 
             logits = llama_forward(model, index_tensor({B, 1}, feed, device), m,
                                    index_tensor({B, 1}, positions, device), hook, &cache, true);
         }
-        feed = state.record(argmax_last_position(logits));
+        feed = state.record(next_tokens(logits, state, options));
         // Append the new column: every row attends to its new token (HF extends the mask with ones).
         std::vector<int32_t> grown_ids;
         std::vector<uint8_t> grown_mask;

@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "models/generate.h"
 
 static const char* const kGenToken = "__gen__";
 static const char* const kInpToken = "__inp__";
@@ -78,51 +79,29 @@ static int sample_top_k(std::vector<float> logits, const std::vector<int>& so_fa
     return ids[k - 1];
 }
 
-// Samples `count` continuations of the generator prompt. The whole prefix is recomputed each step (no
-// cache): generation is short next to the generator's training.
+// Samples `count` continuations of the generator prompt, decoded with the KV cache. The repetition penalty
+// looks at what the row's decoder has seen: T5's start token or LLaMA's prompt, then the new tokens. A row
+// ends at EOS, which is not kept.
 static std::vector<std::vector<int>> sample_sequences(const Model& model, const PetHook& hook,
                                                       const EncodedExample& prompt, int count,
                                                       const BatchingOptions& batching,
                                                       const GeneratorOptions& options, Rng& rng) {
-    NoGradScope no_grad;
     std::vector<int> rows((size_t)count, 0);
     const Batch batch = make_batch({prompt}, rows, batching, false);
-    std::vector<std::vector<int>> produced((size_t)count);
-    std::vector<bool> finished((size_t)count, false);
-    T5EncoderOutput encoded;
-    if (model.kind == ModelKind::T5) encoded = t5_encode(model.t5, batch.input_ids, batch.mask, &hook, {});
-    const int start_id = model.kind == ModelKind::T5 ? model.t5.config.decoder_start_token_id : -1;
-    for (int step = 0; step < options.max_new_tokens; step++) {
-        std::vector<std::vector<int>> so_far((size_t)count);
-        std::vector<int32_t> flat;
-        for (int b = 0; b < count; b++) {
-            so_far[(size_t)b] = model.kind == ModelKind::T5 ? std::vector<int>{start_id} : prompt.prompt;
-            for (int id : produced[(size_t)b]) so_far[(size_t)b].push_back(id);
-        }
-        // Unfinished rows all have the longest length; finished rows are padded and their output ignored.
-        size_t T = 0;
-        for (const auto& s : so_far) T = std::max(T, s.size());
-        for (auto& s : so_far) {
-            s.resize(T, batching.pad_id);
-            flat.insert(flat.end(), s.begin(), s.end());
-        }
-        Tensor ids = tensor_from_i32({(int64_t)count, (int64_t)T}, flat);
-        Tensor logits = model.kind == ModelKind::T5
-                            ? t5_decode(model.t5, ids, encoded, &hook, {})
-                            : llama_forward(model.llama, ids, Tensor{}, Tensor{}, &hook, nullptr, false);
-        const int64_t V = logits.dim(2);
-        const std::vector<float> last = tensor_values(slice(logits, 1, (int64_t)T - 1, (int64_t)T));
-        bool all_done = true;
-        for (int b = 0; b < count; b++) {
-            if (finished[(size_t)b]) continue;
-            std::vector<float> row(last.begin() + b * V, last.begin() + (b + 1) * V);
-            const int next = sample_top_k(row, so_far[(size_t)b], options.top_k, options.repetition_penalty, rng);
-            if (next == batching.eos_id) finished[(size_t)b] = true;
-            else produced[(size_t)b].push_back(next);
-            all_done = all_done && finished[(size_t)b];
-        }
-        tape_clear();
-        if (all_done) break;
+    const std::vector<int> seen_before =
+        model.kind == ModelKind::T5 ? std::vector<int>{model.t5.config.decoder_start_token_id} : prompt.prompt;
+    GenerateOptions generation;
+    generation.max_new_tokens = options.max_new_tokens;
+    generation.choose_next = [&](int64_t, const float* logits, int64_t V, const std::vector<int32_t>& produced) {
+        std::vector<int> so_far = seen_before;
+        so_far.insert(so_far.end(), produced.begin(), produced.end());
+        return (int32_t)sample_top_k(std::vector<float>(logits, logits + V), so_far, options.top_k,
+                                     options.repetition_penalty, rng);
+    };
+    std::vector<std::vector<int>> produced;
+    for (const std::vector<int32_t>& row : model_generate(model, batch.input_ids, batch.mask, &hook, generation)) {
+        produced.emplace_back(row.begin(), row.end());
+        if (!produced.back().empty() && produced.back().back() == batching.eos_id) produced.back().pop_back();
     }
     return produced;
 }

@@ -3,9 +3,12 @@
 // tokens, with the LoRAs applied through a test PetHook that implements the official aggregation.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "engine/fileio.h"
+#include "engine/rng.h"
 #include "models/generate.h"
 #include "test_models_util.h"
 #include "tests/test_util.h"
@@ -87,6 +90,40 @@ std::vector<std::vector<int32_t>> cut_at_eos(const std::vector<int32_t>& expecte
     return rows;
 }
 
+// A caller's chooser (what the pseudo-sample generators use): top-3 sampling from a seeded RNG. With and
+// without the cache it must see the same rows in the same order and draw the same tokens (the logits agree to
+// rounding); it is called once per row per step, rows in order, with that row's tokens so far.
+void check_sampling_chooser(const std::function<std::vector<std::vector<int32_t>>(const GenerateOptions&)>& generate,
+                            int64_t B) {
+    std::vector<std::vector<int32_t>> tokens[2];
+    std::vector<std::pair<int64_t, size_t>> calls[2];
+    for (int use_cache = 0; use_cache < 2; use_cache++) {
+        Rng rng = rng_make(7);
+        GenerateOptions options;
+        options.max_new_tokens = 8;
+        options.stop_at_eos = false;
+        options.use_cache = use_cache == 1;
+        options.choose_next = [&](int64_t row, const float* logits, int64_t V, const std::vector<int32_t>& produced) {
+            calls[use_cache].push_back({row, produced.size()});
+            std::vector<int32_t> order((size_t)V);
+            for (int64_t v = 0; v < V; v++) order[(size_t)v] = (int32_t)v;
+            std::partial_sort(order.begin(), order.begin() + 3, order.end(),
+                              [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+            return order[rng_below(rng, 3)];
+        };
+        tokens[use_cache] = generate(options);
+    }
+    CHECK(tokens[1] == tokens[0]);
+    CHECK(calls[1] == calls[0]);
+    std::vector<std::pair<int64_t, size_t>> expected_calls;
+    for (size_t step = 0; step < 8; step++) {
+        for (int64_t b = 0; b < B; b++) expected_calls.push_back({b, step});
+    }
+    CHECK(calls[1] == expected_calls);
+    REQUIRE(tokens[1].size() == (size_t)B);
+    for (const auto& row : tokens[1]) CHECK(row.size() == 8);
+}
+
 void run_t5_case(const std::string& name) {
     auto c = open_case(name);
     if (!c) return;
@@ -135,6 +172,8 @@ void run_t5_case(const std::string& name) {
     GenerateOptions options;
     options.max_new_tokens = 8;
     CHECK(t5_generate(stopping, ids, mask, &c->lora->hook, options) == cut_at_eos(expected, 2, expected[2]));
+    check_sampling_chooser([&](const GenerateOptions& o) { return t5_generate(m, ids, mask, &c->lora->hook, o); },
+                           ids.dim(0));
     report(*c, name);
 }
 
@@ -182,6 +221,9 @@ void run_llama_case(const std::string& name) {
     options.max_new_tokens = 8;
     CHECK(llama_generate(stopping, prompt, prompt_mask, &c->lora->hook, options) ==
           cut_at_eos(expected, 2, expected[2]));
+    check_sampling_chooser(
+        [&](const GenerateOptions& o) { return llama_generate(m, prompt, prompt_mask, &c->lora->hook, o); },
+        prompt.dim(0));
     report(*c, name);
 }
 

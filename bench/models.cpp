@@ -192,12 +192,7 @@ bool report_against_torch(const char* suffix, const char* peer_name, const OurFi
 int main() {
     int threads = omp_get_max_threads();
     T5Config config = bench_t5_config(512, 6, 8, 64, 2048, 32128);
-    WeightLoad load;
-    load.where = "random T5-small";
-    load.remaining = bench_t5_weights(config, 1);
-    Model model;
-    model.kind = ModelKind::T5;
-    model.t5 = t5_from_weights(config, load, nullptr);
+    Model model = bench_t5_model(config, 1, "random T5-small");
     Rng rng = rng_make(2);
     BenchLora lora;
     setup_lora(lora, t5_adapted_sites(config), rng);

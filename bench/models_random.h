@@ -57,3 +57,14 @@ inline WeightMap bench_t5_weights(const T5Config& c, uint64_t seed) {
     }
     return w;
 }
+
+// A T5 Model of config `c` on those weights (`where` names it in errors).
+inline Model bench_t5_model(const T5Config& c, uint64_t seed, const std::string& where) {
+    WeightLoad load;
+    load.where = where;
+    load.remaining = bench_t5_weights(c, seed);
+    Model model;
+    model.kind = ModelKind::T5;
+    model.t5 = t5_from_weights(c, load, nullptr);
+    return model;
+}

@@ -63,12 +63,7 @@ double median(std::vector<double> values) {
 int main() {
     const int threads = omp_get_max_threads();
     const T5Config config = bench_t5_config(256, 4, 4, 64, 1024, kVocab);
-    WeightLoad load;
-    load.where = "random small T5";
-    load.remaining = bench_t5_weights(config, 1);
-    Model model;
-    model.kind = ModelKind::T5;
-    model.t5 = t5_from_weights(config, load, nullptr);
+    Model model = bench_t5_model(config, 1, "random small T5");
 
     Rng rng = rng_make(3);
     std::vector<EncodedExample> examples(kBatch);

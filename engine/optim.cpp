@@ -34,12 +34,17 @@ AdamW adamw_create(const std::vector<Tensor>& params, double lr, double weight_d
 }
 
 void adamw_step(AdamW& opt) {
+    if (!opt.lr_scale.empty() && opt.lr_scale.size() != opt.params.size()) {
+        fail("adamw_step", "lr_scale has " + std::to_string(opt.lr_scale.size()) + " entries (expected one per parameter, " +
+                               std::to_string(opt.params.size()) + ")");
+    }
     for (size_t i = 0; i < opt.params.size(); i++) {
         const Tensor& p = opt.params[i];
         if (!p.has_grad()) continue;
         opt.param_steps[i] += 1;
+        const double lr = opt.lr_scale.empty() ? opt.lr : opt.lr * opt.lr_scale[i];
         kernels_for(p.device()).adamw_step(p.f32(), p.grad(), opt.exp_avg[i].f32(), opt.exp_avg_sq[i].f32(),
-                                           (size_t)p.numel(), opt.lr, opt.beta1, opt.beta2, opt.eps,
+                                           (size_t)p.numel(), lr, opt.beta1, opt.beta2, opt.eps,
                                            opt.weight_decay, (int)opt.param_steps[i]);
     }
     opt.step += 1;

@@ -25,6 +25,9 @@ struct AdamW {
     std::vector<Tensor> exp_avg;       // m, one per parameter, same shape and device
     std::vector<Tensor> exp_avg_sq;    // v
     std::vector<int64_t> param_steps;  // updates each parameter has received (torch's state['step'])
+    // Per parameter, empty = 1 for every one: parameter i steps with lr * lr_scale[i] (torch's parameter
+    // groups with their own lr; a schedule that sets lr moves every group in proportion).
+    std::vector<double> lr_scale;
 };
 
 // An optimizer over `params` (each F32 with requires_grad) with zero moments.

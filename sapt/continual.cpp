@@ -145,6 +145,16 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
         train_options.label = method.name + " task " + std::to_string(t + 1) + "/" + std::to_string(T) + " " + task.name;
         train_options.replay_seed = options.seed + kReplayStream;
         if (hooks.learning_rate > 0) train_options.lr = hooks.learning_rate;
+        if (state.options.pet == PetKind::Prompt) {
+            // SAPT-Prompt: the soft prompt steps at the prompt learning rate (L2P's), the shared attention at
+            // the method's; at LoRA's 3e-4 .. 3e-3 a prompt hardly moves from its random vocabulary rows.
+            optimizer.lr_scale.assign(optimizer.params.size(), 1.0);
+            for (size_t i = 0; i < optimizer.params.size(); i++) {
+                if (optimizer.params[i].data == state.prompt.current.data) {
+                    optimizer.lr_scale[i] = options.baselines.prompt_lr / train_options.lr;
+                }
+            }
+        }
         train_options.log_path = options.out_dir.empty() ? "" : options.out_dir + "/log.jsonl";
         if (t == first_task) train_options.stop_at_step = options.stop_after_steps;
         auto on_checkpoint = [&](const TrainPosition& p, const AdamW& opt) {

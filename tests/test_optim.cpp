@@ -98,6 +98,27 @@ TEST_CASE("adamw_create refuses frozen and non-f32 parameters", "[optim]") {
     CHECK_THROWS_WITH(adamw_create({half}), Catch::Contains("expected F32"));
 }
 
+TEST_CASE("lr_scale steps each parameter as an optimizer of its own learning rate would", "[optim]") {
+    // One optimizer with scales {1, 100} against two optimizers at lr and 100 lr, 5 steps, same gradients.
+    auto make = [](const std::string& name) { return trainable({3}, {0.5f, -1.0f, 2.0f}, name); };
+    Tensor a = make("a"), b = make("b"), a_alone = make("a"), b_alone = make("b");
+    AdamW grouped = adamw_create({a, b}, 3e-3, 0.01);
+    grouped.lr_scale = {1.0, 100.0};
+    AdamW first = adamw_create({a_alone}, 3e-3, 0.01), second = adamw_create({b_alone}, 0.3, 0.01);
+    for (int step = 0; step < 5; step++) {
+        const std::vector<float> g = {0.1f * (step + 1), -0.2f, 0.05f * step};
+        for (const Tensor& p : {a, b, a_alone, b_alone}) set_grad(p, g);
+        adamw_step(grouped);
+        adamw_step(first);
+        adamw_step(second);
+    }
+    CHECK(tensor_values(a) == tensor_values(a_alone));
+    CHECK(tensor_values(b) == tensor_values(b_alone));
+    CHECK(tensor_values(a) != tensor_values(b));
+    grouped.lr_scale = {1.0};
+    CHECK_THROWS_WITH(adamw_step(grouped), Catch::Contains("lr_scale has 1 entries"));
+}
+
 TEST_CASE("clip_grad_norm returns the global L2 norm and scales only above max_norm", "[optim]") {
     Tensor a = trainable({2}, {0, 0}, "a"), b = trainable({1}, {0}, "b"), no_grad = trainable({3}, {0, 0, 0}, "c");
     set_grad(a, {3, 4});

@@ -25,8 +25,8 @@ struct BaselineOptions {
     int l2p_prompt_length = 5;       // L2P: L tokens per prompt (L2P's default)
     int l2p_top_n = 5;               // L2P: N prompts chosen per example (L2P's default)
     float l2p_match_lambda = 0.1f;   // L2P: weight of the key-query matching term (l2p-pytorch's default)
-    float prompt_lr = 0.3f;          // L2P's learning rate: prompt tuning needs a far larger one than LoRA
-                                     // (Lester et al., EMNLP 2021, train prompts with 0.3)
+    float prompt_lr = 0.3f;          // soft prompts' learning rate (L2P's, and SAPT-Prompt's prompt): prompt
+                                     // tuning needs a far larger one than LoRA (Lester et al., EMNLP 2021: 0.3)
     float olora_lambda1 = 0.5f;      // O-LoRA: orthogonality weight (O-LoRA's released scripts)
     float olora_lambda2 = 0.0f;      // O-LoRA: weight of the L2 term on the new LoRA (released scripts: 0)
     uint64_t seed = 42;              // memory draws (Replay), pool initialisation (L2P)

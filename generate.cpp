@@ -53,6 +53,7 @@ static GenerateArgs parse_args(int argc, char** argv) {
     if (args.model_path.empty() || args.tokenizer_path.empty() || !has_prompt) {
         fail("generate", std::string("--model, --tokenizer and --prompt are required\n") + kUsage);
     }
+    check_precision_name(args.precision, "--precision");
     return args;
 }
 

@@ -203,6 +203,7 @@ static int run(Args args) {
     const bool builtin = !args.count("data");
     const bool compat = get(args, "compat", "") == "official";
     if (args.count("compat") && !compat) fail("--compat", "expected 'official', got '" + get(args, "compat", "") + "'");
+    check_precision_name(get(args, "precision", "f32"), "--precision");
     const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
 
     // ---- data, tokenizer, backbone -----------------------------------------------------------------

@@ -23,12 +23,16 @@ int model_frozen_weights_to_bf16(Model& model) {
     return converted;
 }
 
+void check_precision_name(const std::string& precision, const std::string& option) {
+    if (precision != "f32" && precision != "bf16") fail(option, "expected f32 or bf16, got '" + precision + "'");
+}
+
 int model_apply_precision(Model& model, const std::string& precision, const std::string& option) {
+    check_precision_name(precision, option);
     if (precision == "f32") {
         cpu_set_gemm_precision(GemmPrecision::F32);
         return 0;
     }
-    if (precision != "bf16") fail(option, "expected f32 or bf16, got '" + precision + "'");
     int converted = model_frozen_weights_to_bf16(model);
     cpu_set_gemm_precision(GemmPrecision::BF16);
     return converted;

@@ -27,3 +27,6 @@ int model_frozen_weights_to_bf16(Model& model);
 //          process) — the arithmetic of bf16 training on a GPU, about twice the f32 speed with AVX512-BF16.
 // Any other value throws a sapt_error naming `option`. Returns the number of weights converted.
 int model_apply_precision(Model& model, const std::string& precision, const std::string& option);
+
+// Throws that error now, for programs that check their options before doing any work.
+void check_precision_name(const std::string& precision, const std::string& option);

@@ -99,55 +99,19 @@ void run_case(const std::string& dir, bool bf16) {
     sapt_load_official(state, extras, dir);
     REQUIRE(state.num_tasks == config["sapt"]["n_tasks"].get<int>());
 
-    const bool t5 = model.kind == ModelKind::T5;
-    const Tensor ids = io.get("input_ids"), mask = to_u8_mask(io.get("attention_mask"));
-    const Tensor labels = io.get("labels");
-    // T5 selects from the encoder input; LLaMA from the prompt without the answer.
-    const Tensor selection_ids = t5 ? ids : io.get("input_ids_wo_label");
-    const Tensor selection_mask = t5 ? mask : to_u8_mask(io.get("input_ids_wo_label_mask"));
-
-    const SalsOutput selection = sapt_begin_batch(state, model, selection_ids, selection_mask, true);
-    check_close("selection", case_name + " selection_pooled", selection.pooled, io.get("selection_pooled"));
-    check_close("selection", case_name + " selection_query", selection.query, io.get("selection_query"));
-    check_close("selection", case_name + " selection_logits", selection.logits, io.get("selection_logits"));
-    check_close("selection", case_name + " selection_weights", selection.weights, io.get("selection_weights"));
-
-    const PetHook hook = sapt_hook(state);
-    Tensor logits, loss_ce;
-    if (t5) {
-        const T5EncoderOutput encoded = t5_encode(model.t5, ids, mask, &hook, T5RunOptions{});
-        logits = t5_decode(model.t5, t5_shift_right(labels, model.t5.config), encoded, &hook, T5RunOptions{});
-        loss_ce = t5_loss(logits, labels);
-        check_close("logits", case_name + " lm_logits", logits, io.get("lm_logits"));
-    } else {
-        logits = llama_forward(model.llama, ids, mask, Tensor{}, &hook, nullptr, false);
-        loss_ce = llama_loss(logits, labels);
-        check_close("logits", case_name + " logits", logits, io.get("logits"));
-    }
-    check_close("loss", case_name + " loss_ce", loss_ce, io.get("loss_ce"));
-
-    Tensor total = loss_ce;
-    std::vector<float> replay_labels;
-    if (io.has("replay_labels")) {
-        // The replay batch is this batch; LLaMA's replay query is the full sequence (prompt + answer).
-        replay_labels = tensor_values(io.get("replay_labels"));
-        if (!t5) {
-            check_close("selection", case_name + " kl_selection_logits",
-                        sapt_selection(state, model, ids, mask).logits, io.get("kl_selection_logits"));
-        }
-        const Tensor kl = sapt_kl_loss(state, model, ids, mask, replay_labels);
-        check_close("loss", case_name + " loss_kl", kl, io.get("loss_kl"));
-        total = add(loss_ce, kl);
-    }
-    check_close("loss", case_name + " loss_total", total, io.get("loss_total"));
+    const FixtureForward forward = sapt_fixture_forward(
+        model, state, io, [](const Tensor& t) { return t; },
+        [&](const std::string& kind, const std::string& what, const Tensor& got, const Tensor& want) {
+            check_close(kind, case_name + " " + what, got, want);
+        });
     const std::vector<Tensor> params = sapt_trainable_parameters(state);
     zero_grad(params);
-    backward(total);
+    backward(forward.total);
     check_gradients(state, io, "grad.", case_name);
 
-    if (io.has("grad_kl." + std::string(t5 ? "encoder." : "model.") + "prompt_key")) {
+    if (io.has("grad_kl." + std::string(model.kind == ModelKind::T5 ? "encoder." : "model.") + "prompt_key")) {
         zero_grad(params);
-        backward(sapt_kl_loss(state, model, ids, mask, replay_labels));
+        backward(sapt_kl_loss(state, model, forward.ids, forward.mask, forward.replay_labels));
         check_gradients(state, io, "grad_kl.", case_name);
     }
 }

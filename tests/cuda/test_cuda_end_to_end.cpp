@@ -101,43 +101,15 @@ double run_case_on_device(const std::string& dir, bool bf16_frozen) {
         CHECK(w.tensor->dtype() == (bf16_frozen && w.tensor->ndim() == 2 ? DType::BF16 : DType::F32));
     }
 
-    const bool t5 = model.kind == ModelKind::T5;
-    const Tensor ids = on_device(io.get("input_ids")), mask = on_device(to_u8_mask(io.get("attention_mask")));
-    const Tensor labels = on_device(io.get("labels"));
-    const Tensor selection_ids = t5 ? ids : on_device(io.get("input_ids_wo_label"));
-    const Tensor selection_mask = t5 ? mask : on_device(to_u8_mask(io.get("input_ids_wo_label_mask")));
-
-    const SalsOutput selection = sapt_begin_batch(state, model, selection_ids, selection_mask, true);
-    CHECK(selection.weights.device() == Device::CUDA);
-    run.check("selection", "selection_pooled", selection.pooled, io.get("selection_pooled"));
-    run.check("selection", "selection_query", selection.query, io.get("selection_query"));
-    run.check("selection", "selection_logits", selection.logits, io.get("selection_logits"));
-    run.check("selection", "selection_weights", selection.weights, io.get("selection_weights"));
-
-    const PetHook hook = sapt_hook(state);
-    Tensor logits, loss_ce;
-    if (t5) {
-        const T5EncoderOutput encoded = t5_encode(model.t5, ids, mask, &hook, T5RunOptions{});
-        logits = t5_decode(model.t5, t5_shift_right(labels, model.t5.config), encoded, &hook, T5RunOptions{});
-        loss_ce = t5_loss(logits, labels);
-        run.check("logits", "lm_logits", logits, io.get("lm_logits"));
-    } else {
-        logits = llama_forward(model.llama, ids, mask, Tensor{}, &hook, nullptr, false);
-        loss_ce = llama_loss(logits, labels);
-        run.check("logits", "logits", logits, io.get("logits"));
-    }
-    CHECK(logits.device() == Device::CUDA);
-    run.check("loss", "loss_ce", loss_ce, io.get("loss_ce"));
-
-    Tensor total = loss_ce;
-    if (io.has("replay_labels")) {
-        const Tensor kl = sapt_kl_loss(state, model, ids, mask, tensor_values(io.get("replay_labels")));
-        run.check("loss", "loss_kl", kl, io.get("loss_kl"));
-        total = add(loss_ce, kl);
-    }
-    run.check("loss", "loss_total", total, io.get("loss_total"));
+    const FixtureForward forward = sapt_fixture_forward(
+        model, state, io, on_device,
+        [&](const std::string& kind, const std::string& what, const Tensor& got, const Tensor& want) {
+            run.check(kind, what, got, want);
+        });
+    CHECK(forward.selection_weights.device() == Device::CUDA);
+    CHECK(forward.logits.device() == Device::CUDA);
     zero_grad(params);
-    backward(total);
+    backward(forward.total);
     int checked = 0;
     for (const auto& [name, param] : official_trainable_names(state)) {
         if (!io.has("grad." + name)) continue;

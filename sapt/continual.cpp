@@ -150,7 +150,8 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
             // the method's; at LoRA's 3e-4 .. 3e-3 a prompt hardly moves from its random vocabulary rows.
             optimizer.lr_scale.assign(optimizer.params.size(), 1.0);
             for (size_t i = 0; i < optimizer.params.size(); i++) {
-                if (optimizer.params[i].data == state.prompt.current.data) {
+                // At --lr 0 nothing trains, the prompt included (and the ratio would be inf, 0 * inf NaN).
+                if (optimizer.params[i].data == state.prompt.current.data && train_options.lr > 0) {
                     optimizer.lr_scale[i] = options.baselines.prompt_lr / train_options.lr;
                 }
             }

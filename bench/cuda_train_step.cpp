@@ -42,16 +42,79 @@ static float* floats(size_t n, float value = 0.0f) {
     K.fill(p, value, n);
     return p;
 }
-static bf16* frozen_weight(size_t n, float value) {
+// Random values, never constants: equal weights make every attention row uniform, and kernels that skip
+// zero probabilities or gradients would then be timed on a path real data never takes. A pool of 2^22
+// uniform numbers in [-1, 1) is drawn once on the host; each tensor copies it from a different offset.
+static const size_t kPoolSize = size_t(1) << 22;
+static float* random_pool() {
+    static float* pool = [] {
+        std::vector<float> host(2 * kPoolSize);  // twice, so any offset below kPoolSize reads a whole chunk
+        unsigned seed = 12345;
+        for (size_t i = 0; i < kPoolSize; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            host[i] = host[i + kPoolSize] = float(seed >> 8) / float(1u << 23) - 1.0f;
+        }
+        float* p = (float*)device_alloc(host.size() * sizeof(float));
+        device_copy(p, Device::CUDA, host.data(), Device::CPU, host.size() * sizeof(float));
+        return p;
+    }();
+    return pool;
+}
+static void fill_random(float* dst, size_t n, float amplitude) {
+    static size_t offset = 0;
+    for (size_t done = 0; done < n; done += kPoolSize) {
+        offset = (offset + 7919 * 131) % kPoolSize;
+        size_t chunk = n - done < kPoolSize ? n - done : kPoolSize;
+        K.scale(dst + done, random_pool() + offset, amplitude, chunk);
+    }
+}
+static float* random_floats(size_t n, float amplitude) {
+    float* p = floats(n);
+    fill_random(p, n, amplitude);
+    return p;
+}
+static bf16* frozen_weight(size_t n, float amplitude) {
     bf16* w = (bf16*)device_alloc(n * sizeof(bf16));
     allocations.push_back(w);
     float* staging = (float*)device_alloc(n * sizeof(float));
-    K.fill(staging, value, n);
+    fill_random(staging, n, amplitude);
     K.f32_to_bf16(w, staging, n);
     device_free(staging);
     return w;
 }
 static void copy(float* dst, const float* src, size_t n) { K.scale(dst, src, 1.0f, n); }
+
+// --phases: where a step's time goes. mark(name) waits for the GPU and charges the time since the previous
+// mark to `name`; the waits cost a few milliseconds per step, so the timed runs leave it off.
+struct PhaseClock {
+    bool on = false;
+    std::chrono::steady_clock::time_point last;
+    std::vector<std::pair<std::string, double>> ms;  // in first-seen order
+    void start() {
+        if (!on) return;
+        cuda_synchronize();
+        last = std::chrono::steady_clock::now();
+    }
+    void mark(const char* name) {
+        if (!on) return;
+        cuda_synchronize();
+        auto now = std::chrono::steady_clock::now();
+        double elapsed = std::chrono::duration<double, std::milli>(now - last).count();
+        last = now;
+        for (auto& entry : ms)
+            if (entry.first == name) return void(entry.second += elapsed);
+        ms.push_back({name, elapsed});
+    }
+    void print(int steps) {
+        double total = 0.0;
+        for (auto& entry : ms) total += entry.second;
+        for (auto& entry : ms)
+            std::printf("    %-28s %8.2f ms/step  %5.1f%%\n", entry.first.c_str(), entry.second / steps,
+                        100.0 * entry.second / total);
+        ms.clear();
+    }
+};
+static PhaseClock phase;
 
 // ---- a projection with the SAPT LoRA mix: out = x W^T + sum_i a_i(x) (alpha/r) x A_i^T B_i^T ---------------
 // The current task's A_0 (R, d), B_0 (d, R) are trained; the earlier tasks' adapters are stacked,
@@ -66,11 +129,11 @@ struct LoraProjection {
 static LoraProjection make_projection(const Config& c, size_t n_rows, float*& params, float*& grads) {
     LoraProjection p;
     size_t d = c.d, R = c.R, KR = size_t(c.tasks) * c.R;
-    p.w = frozen_weight(d * d, 0.01f);
+    p.w = frozen_weight(d * d, 0.05f);
     p.a0 = params, p.da0 = grads, params += R * d, grads += R * d;
     p.b0 = params, p.db0 = grads, params += d * R, grads += d * R;
-    p.a_prev = floats((KR - R) * d, 0.01f);
-    p.b_prev = floats(d * (KR - R), 0.01f);
+    p.a_prev = random_floats((KR - R) * d, 0.01f);
+    p.b_prev = random_floats(d * (KR - R), 0.01f);
     p.u = floats(n_rows * KR);
     p.uw = floats(n_rows * KR);
     return p;
@@ -137,11 +200,11 @@ static AttentionSublayer make_attention(const Config& c, int Tq, int Tk, bool cr
     size_t d = c.d, Nq = size_t(c.B) * Tq, Nk = size_t(c.B) * Tk;
     a.cross = cross;
     a.norm = floats(d, 1.0f);
-    a.wk = frozen_weight(d * d, 0.01f);
-    a.wo = frozen_weight(d * d, 0.01f);
+    a.wk = frozen_weight(d * d, 0.05f);
+    a.wo = frozen_weight(d * d, 0.05f);
     a.q_proj = make_projection(c, Nq, params, grads);
     a.v_proj = make_projection(c, Nk, params, grads);
-    a.pos_bias = cross || positions ? nullptr : floats(size_t(c.H) * Tq * Tk, 0.1f);
+    a.pos_bias = cross || positions ? nullptr : random_floats(size_t(c.H) * Tq * Tk, 1.0f);
     a.positions = positions;
     a.pre_rope = positions ? floats((Nq > Nk ? Nq : Nk) * d) : nullptr;
     a.x_in = floats(Nq * d), a.h = floats(Nq * d), a.rstd = floats(Nq), a.q = floats(Nq * d), a.k = floats(Nk * d), a.v = floats(Nk * d);
@@ -178,8 +241,11 @@ static void attention_forward(AttentionSublayer& a, const Config& c, float* x, c
     K.gemm_bf16b(false, true, int(Nk), d, d, 1.0f, kv, d, a.wk, d, 0.0f, a.positions ? a.pre_rope : a.k, d);
     if (a.positions) K.rope_forward(a.k, a.pre_rope, a.positions, c.B, a.shape.Tk, c.H, D, kRopeTheta);
     projection_forward(a.v_proj, c, kv, Nk, mix_kv, a.v);
+    phase.mark("attn norm+q/k/v fwd");
     K.attention_forward(a.o, a.lse, a.q, a.k, a.v, a.pos_bias, key_mask, a.shape);
+    phase.mark("attn core fwd");
     K.gemm_bf16b(false, true, int(Nq), d, d, 1.0f, a.o, d, a.wo, d, 1.0f, x, d);  // residual: beta = 1
+    phase.mark("attn out proj fwd");
 }
 
 // The gradient of q or k before RoPE: the rotation's transpose, into scratch (T5: the gradient as it is).
@@ -198,8 +264,10 @@ static void attention_backward(AttentionSublayer& a, const Config& c, float* dx,
     size_t Nq = size_t(c.B) * a.shape.Tq, Nk = size_t(c.B) * a.shape.Tk;
     K.gemm_bf16b(false, false, int(Nq), d, d, 1.0f, dx, d, a.wo, d, 0.0f, s.do_, d);
     K.fill(s.dq, 0.0f, Nq * d), K.fill(s.dk, 0.0f, Nk * d), K.fill(s.dv, 0.0f, Nk * d);
+    phase.mark("attn out proj bwd");
     K.attention_backward(s.dq, s.dk, s.dv, nullptr, s.do_, a.q, a.k, a.v, a.o, a.lse, a.pos_bias, key_mask,
                          a.shape);
+    phase.mark("attn core bwd");
     const float* kv = a.cross ? kv_source : a.h;
     float* dkv = a.cross ? dkv_source : s.dh;
     K.fill(s.dh, 0.0f, Nq * d);
@@ -209,6 +277,7 @@ static void attention_backward(AttentionSublayer& a, const Config& c, float* dx,
                  dkv, d);
     projection_backward(a.v_proj, c, kv, Nk, mix_kv0, s.dv, dkv, s.nr);
     K.rmsnorm_backward(dx, nullptr, s.dh, a.x_in, a.norm, a.rstd, Nq, d);  // dx already holds the residual path
+    phase.mark("attn q/k/v+norm bwd");
 }
 
 static void ffn_forward(FfnSublayer& f, const Config& c, float* x, size_t N) {
@@ -220,6 +289,7 @@ static void ffn_forward(FfnSublayer& f, const Config& c, float* x, size_t N) {
     (f.swiglu ? K.silu_forward : K.gelu_forward)(f.act_gate, f.pre_gate, N * c.d_ff);
     K.mul(f.act, f.act_gate, f.pre_up, N * c.d_ff);
     K.gemm_bf16b(false, true, n, d, c.d_ff, 1.0f, f.act, c.d_ff, f.wo, c.d_ff, 1.0f, x, d);
+    phase.mark("ffn fwd");
 }
 
 static void ffn_backward(FfnSublayer& f, const Config& c, float* dx, size_t N, Scratch& s) {
@@ -233,6 +303,7 @@ static void ffn_backward(FfnSublayer& f, const Config& c, float* dx, size_t N, S
     K.gemm_bf16b(false, false, n, d, c.d_ff, 1.0f, s.dact, c.d_ff, f.wi_gate, d, 0.0f, s.dh, d);
     K.gemm_bf16b(false, false, n, d, c.d_ff, 1.0f, s.dup, c.d_ff, f.wi_up, d, 1.0f, s.dh, d);
     K.rmsnorm_backward(dx, nullptr, s.dh, f.x_in, f.norm, f.rstd, N, d);
+    phase.mark("ffn bwd");
 }
 
 // ---- the model and one step ---------------------------------------------------------------------------
@@ -276,7 +347,7 @@ static Model build(const Config& c) {
     M.embedding = frozen_weight(size_t(c.V) * d, 0.01f);
     size_t per_projection = 2 * size_t(c.R) * d;
     M.n_params = per_projection * 2 * 3 * size_t(c.layers);  // q and v of 3 attentions per layer pair
-    M.params = floats(M.n_params, 0.01f), M.grads = floats(M.n_params), M.m = floats(M.n_params);
+    M.params = random_floats(M.n_params, 0.01f), M.grads = floats(M.n_params), M.m = floats(M.n_params);
     M.v = floats(M.n_params);
     float *params = M.params, *grads = M.grads;
     for (int l = 0; l < c.layers; l++) {
@@ -322,6 +393,7 @@ static double train_step(Model& M, int step) {
     const Config& c = M.c;
     size_t N_src = size_t(c.B) * c.T_src, N_tgt = size_t(c.B) * c.T_tgt, d = c.d;
     float head_scale = 1.0f / std::sqrt(float(c.d));  // T5 ties the LM head to the embedding, scaled by d^-1/2
+    phase.start();
     K.fill(M.grads, 0.0f, M.n_params);
     // forward
     K.embedding_forward_bf16(M.enc_x, M.src_ids, M.embedding, N_src, d);
@@ -348,6 +420,7 @@ static double train_step(Model& M, int step) {
     K.fill(M.ddec_x, 0.0f, N_tgt * d);
     K.rmsnorm_backward(M.ddec_x, nullptr, M.ddec_h, M.dec_x, M.dec_norm, M.dec_rstd, N_tgt, d);
     K.fill(M.denc_out, 0.0f, N_src * d);
+    phase.mark("embed, final norms, head+loss");
     for (int l = c.layers - 1; l >= 0; l--) {
         ffn_backward(M.dec_ffn[l], c, M.ddec_x, N_tgt, M.scratch);
         attention_backward(M.dec_cross[l], c, M.ddec_x, M.enc_out, M.denc_out, M.src_mask, M.mix0_tgt, M.mix0_src,
@@ -362,6 +435,7 @@ static double train_step(Model& M, int step) {
                            M.scratch);
     }
     K.adamw_step(M.params, M.grads, M.m, M.v, M.n_params, 3e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, step);
+    phase.mark("embed, final norms, head+loss");
     return loss;
 }
 
@@ -386,7 +460,7 @@ static Llama build_llama(const Config& c) {
     size_t T = c.T_src, N = size_t(c.B) * T, d = c.d;
     M.embedding = frozen_weight(size_t(c.V) * d, 0.01f), M.head = frozen_weight(size_t(c.V) * d, 0.01f);
     M.n_params = 2 * size_t(c.R) * d * 2 * size_t(c.layers);  // q and v of every layer
-    M.params = floats(M.n_params, 0.01f), M.grads = floats(M.n_params), M.m = floats(M.n_params);
+    M.params = random_floats(M.n_params, 0.01f), M.grads = floats(M.n_params), M.m = floats(M.n_params);
     M.v = floats(M.n_params);
     std::vector<int32_t> ids(N), targets(N), positions(N);
     for (size_t i = 0; i < N; i++) {
@@ -412,6 +486,7 @@ static Llama build_llama(const Config& c) {
 static double llama_step(Llama& M, int step) {
     const Config& c = M.c;
     size_t N = size_t(c.B) * c.T_src, d = c.d;
+    phase.start();
     K.fill(M.grads, 0.0f, M.n_params);
     K.embedding_forward_bf16(M.x, M.ids, M.embedding, N, d);
     for (int l = 0; l < c.layers; l++) {
@@ -427,11 +502,13 @@ static double llama_step(Llama& M, int step) {
     K.gemm_bf16b(false, false, int(N), c.d, c.V, 1.0f, M.dlogits, c.V, M.head, c.d, 0.0f, M.dh, c.d);
     K.fill(M.dx, 0.0f, N * d);
     K.rmsnorm_backward(M.dx, nullptr, M.dh, M.x, M.final_norm, M.rstd, N, d);
+    phase.mark("embed, final norms, head+loss");
     for (int l = c.layers - 1; l >= 0; l--) {
         ffn_backward(M.ffn[l], c, M.dx, N, M.scratch);
         attention_backward(M.attention[l], c, M.dx, nullptr, nullptr, nullptr, M.mix0, M.mix0, M.scratch);
     }
     K.adamw_step(M.params, M.grads, M.m, M.v, M.n_params, 3e-4f, 0.9f, 0.999f, 1e-8f, 0.0f, step);
+    phase.mark("embed, final norms, head+loss");
     return loss;
 }
 
@@ -470,11 +547,71 @@ static double time_steps(const std::function<double(int)>& train_step, int warmu
     return ms / measured;
 }
 
+// --attention: the fused attention kernels alone at the step's shapes, milliseconds per call, and what they
+// add up to per step (the share of the step that attention takes).
+static void time_attention(const char* name, AttentionShape s, bool bias, bool mask, int calls_per_step) {
+    size_t nq = size_t(s.B) * s.Tq * s.Hq * s.D, nk = size_t(s.B) * s.Tk * s.Hkv * s.D;
+    float *q = random_floats(nq, 1.0f), *k = random_floats(nk, 1.0f), *v = random_floats(nk, 1.0f);
+    float* dout = random_floats(nq, 1.0f);
+    float *o = floats(nq), *lse = floats(size_t(s.B) * s.Hq * s.Tq), *dq = floats(nq), *dk = floats(nk), *dv = floats(nk);
+    float* pos_bias = bias ? random_floats(size_t(s.Hq) * s.Tq * s.Tk, 1.0f) : nullptr;
+    std::vector<uint8_t> host_mask(size_t(s.B) * s.Tk, 1);
+    for (int b = 1; b < s.B; b += 2) host_mask[size_t(b) * s.Tk + s.Tk - 1] = 0;
+    const uint8_t* key_mask = mask ? upload(host_mask) : nullptr;
+    auto ms_per_call = [](const std::function<void()>& call) {
+        call();
+        cuda_synchronize();
+        auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < 5; i++) call();
+        cuda_synchronize();
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / 5;
+    };
+    double fwd = ms_per_call([&] { K.attention_forward(o, lse, q, k, v, pos_bias, key_mask, s); });
+    double bwd = ms_per_call([&] { K.attention_backward(dq, dk, dv, nullptr, dout, q, k, v, o, lse, pos_bias, key_mask, s); });
+    std::printf("  %-22s B %d Tq %d Tk %d H %d D %d: forward %7.3f ms, backward %7.3f ms; x%d per step = %7.1f ms\n",
+                name, s.B, s.Tq, s.Tk, s.Hq, s.D, fwd, bwd, calls_per_step, (fwd + bwd) * calls_per_step);
+    for (void* p : allocations) device_free(p);
+    allocations.clear();
+}
+
 int main(int argc, char** argv) {
     bool tiny = argc > 1 && std::strcmp(argv[1], "--tiny") == 0;
     std::string why;
     if (!cuda_device_available(&why)) {
         std::printf("SKIPPED: cuda_train_step needs a CUDA device (%s); nothing was measured\n", why.c_str());
+        return 0;
+    }
+    if (argc > 1 && std::strcmp(argv[1], "--phases") == 0) {
+        std::printf("where the time of a step goes (bf16 GEMMs, a wait after every part), %s:\n",
+                    cuda_device_name().c_str());
+        cuda_set_gemm_precision(GemmPrecision::BF16);
+        Model model = build(kT5Large);
+        for (int step = 1; step <= 4; step++) train_step(model, step);
+        phase.on = true;
+        for (int step = 5; step <= 7; step++) train_step(model, step);
+        std::printf("  T5-large:\n");
+        phase.print(3);
+        phase.on = false;
+        for (void* p : allocations) device_free(p);
+        allocations.clear();
+        Llama llama = build_llama(kLlama7bLayers4);
+        for (int step = 1; step <= 4; step++) llama_step(llama, step);
+        phase.on = true;
+        for (int step = 5; step <= 7; step++) llama_step(llama, step);
+        std::printf("  LLaMA-2-7B, 4 layers:\n");
+        phase.print(3);
+        return 0;
+    }
+    if (argc > 1 && std::strcmp(argv[1], "--attention") == 0) {
+        std::printf("attention kernels alone, device %s:\n", cuda_device_name().c_str());
+        const Config& c = kT5Large;
+        int D = c.d / c.H;
+        time_attention("T5 encoder self", AttentionShape{c.B, c.T_src, c.T_src, c.H, c.H, D, 1.0f, false}, true, true, c.layers);
+        time_attention("T5 decoder self", AttentionShape{c.B, c.T_tgt, c.T_tgt, c.H, c.H, D, 1.0f, true}, true, false, c.layers);
+        time_attention("T5 cross", AttentionShape{c.B, c.T_tgt, c.T_src, c.H, c.H, D, 1.0f, false}, false, true, c.layers);
+        const Config& l = kLlama7bLayers4;
+        time_attention("LLaMA-2-7B self", AttentionShape{l.B, l.T_src, l.T_src, l.H, l.H, l.d / l.H,
+                                                          1.0f / std::sqrt(float(l.d / l.H)), true}, false, false, l.layers);
         return 0;
     }
     const Config& c = tiny ? kTiny : kT5Large;

@@ -6,9 +6,14 @@
 // pos_bias (Hq, Tq, Tk) shared by the batch; masked scores are exactly kMaskedScore (so a fully masked
 // row is uniform over all Tk keys); causal masks key > query + (Tk - Tq); GQA maps query head h to key/
 // value head h / (Hq / Hkv). Not here: tensor cores (f32 FMAs throughout) or dropout on probabilities.
+// This kernel's memory does not grow with Tq Tk, but all its arithmetic runs on f32 cores, warp by warp;
+// attention_gemm.cu does the same through cuBLAS products over a stored score buffer, several times faster
+// at training shapes. cuda::attention_forward/backward (the table's fields, at the end) pick one.
+#include <cstdlib>
 #include <string>
 
 #include "engine/error.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/cuda_kernels.h"
 
@@ -213,21 +218,19 @@ void check_head_dim(const AttentionShape& s, const char* where) {
 
 }  // namespace
 
-namespace cuda {
+namespace {
 
-void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
-                       const float* pos_bias, const uint8_t* key_mask, AttentionShape s) {
-    check_head_dim(s, "cuda attention_forward");
+void attention_forward_fused(float* out, float* lse, const float* q, const float* k, const float* v,
+                             const float* pos_bias, const uint8_t* key_mask, AttentionShape s) {
     size_t shared_floats = 2 * kKeysPerTile * (s.D + 1) + kForwardWarps * s.D + kForwardWarps * kKeysPerTile;
     dim3 grid((s.Tq + kForwardWarps - 1) / kForwardWarps, s.Hq, s.B);
     launch(grid, kForwardWarps * 32, shared_floats * sizeof(float), attention_forward_kernel, out, lse, q, k, v,
            pos_bias, key_mask, s);
 }
 
-void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const float* dout, const float* q,
-                        const float* k, const float* v, const float* out, const float* lse,
-                        const float* pos_bias, const uint8_t* key_mask, AttentionShape s) {
-    check_head_dim(s, "cuda attention_backward");
+void attention_backward_fused(float* dq, float* dk, float* dv, float* dpos_bias, const float* dout,
+                              const float* q, const float* k, const float* v, const float* out, const float* lse,
+                              const float* pos_bias, const uint8_t* key_mask, AttentionShape s) {
     size_t rows = size_t(s.B) * s.Hq * s.Tq;
     if (rows == 0 || s.Tk == 0) return;
     DeviceScratch row_dot(rows * sizeof(float));
@@ -238,6 +241,61 @@ void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const
     dim3 grid((s.Tk + kKeysPerTile - 1) / kKeysPerTile, s.Hkv, s.B);
     launch(grid, kBackwardWarps * 32, shared_floats * sizeof(float), attention_backward_kernel, dq, dk, dv,
            dpos_bias, dout, q, k, v, lse, (const float*)row_dot.ptr, pos_bias, key_mask, s);
+}
+
+// The path in force: SAPT_CUDA_ATTENTION at the first use, or what cuda_set_attention_path chose later.
+CudaAttentionPath& path_setting() {
+    static CudaAttentionPath path = [] {
+        const char* env = std::getenv("SAPT_CUDA_ATTENTION");
+        std::string name = env ? env : "auto";
+        if (name == "auto") return CudaAttentionPath::Auto;
+        if (name == "fused") return CudaAttentionPath::Fused;
+        if (name == "gemm") return CudaAttentionPath::Gemm;
+        fail("SAPT_CUDA_ATTENTION", "unknown attention path (expected auto, fused or gemm, got " + name + ")");
+    }();
+    return path;
+}
+
+// Auto: the GEMM path for long sequences while one example's score buffer (two of them in backward) stays
+// within 512 MiB (T5-large at 512 tokens: 16 MiB; LLaMA-2-7B at 2048 tokens: 512 MiB); past that the fused
+// kernel, whose memory does not grow with Tq Tk. Short ones stay fused too: there the GEMM path's per-example
+// products are too small to fill the GPU. Measured on an H200 (bench/cuda_train_step --attention, B 16,
+// 16 heads of 64, forward + backward): 512 x 512 GEMM path 3.6 ms vs fused 12.7; 50 x 512 cross attention
+// 1.6 vs 1.5; 50 x 50 1.36 vs 0.22.
+bool use_gemm_path(const AttentionShape& s) {
+    switch (path_setting()) {
+    case CudaAttentionPath::Fused: return false;
+    case CudaAttentionPath::Gemm: return true;
+    default:
+        return size_t(s.Tq) * s.Tk >= size_t(128) * 256 &&
+               cuda::attention_gemm_scratch_bytes(s) <= (size_t(512) << 20);
+    }
+}
+
+}  // namespace
+
+CudaAttentionPath cuda_attention_path() { return path_setting(); }
+void cuda_set_attention_path(CudaAttentionPath path) { path_setting() = path; }
+
+namespace cuda {
+
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const float* pos_bias, const uint8_t* key_mask, AttentionShape s) {
+    check_head_dim(s, "cuda attention_forward");
+    if (use_gemm_path(s))
+        attention_forward_gemm(out, lse, q, k, v, pos_bias, key_mask, s);
+    else
+        attention_forward_fused(out, lse, q, k, v, pos_bias, key_mask, s);
+}
+
+void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const float* dout, const float* q,
+                        const float* k, const float* v, const float* out, const float* lse,
+                        const float* pos_bias, const uint8_t* key_mask, AttentionShape s) {
+    check_head_dim(s, "cuda attention_backward");
+    if (use_gemm_path(s))
+        attention_backward_gemm(dq, dk, dv, dpos_bias, dout, q, k, v, out, lse, pos_bias, key_mask, s);
+    else
+        attention_backward_fused(dq, dk, dv, dpos_bias, dout, q, k, v, out, lse, pos_bias, key_mask, s);
 }
 
 }  // namespace cuda

@@ -10,6 +10,14 @@
 GemmPrecision cuda_gemm_precision();
 void cuda_set_gemm_precision(GemmPrecision precision);
 
+// Which attention the backend runs: Auto (the default) takes the cuBLAS products of attention_gemm.cu for long
+// sequences (Tq Tk >= 128 x 256) whose (heads, Tq, Tk) score buffer fits in 512 MiB, else the fused kernel of
+// attention.cu, whose memory does not grow with the sequence; Fused and Gemm force one (the tests run both).
+// From the environment variable SAPT_CUDA_ATTENTION (auto, fused, gemm), or set by a program.
+enum class CudaAttentionPath { Auto, Fused, Gemm };
+CudaAttentionPath cuda_attention_path();
+void cuda_set_attention_path(CudaAttentionPath path);
+
 // True when a CUDA device can be used; otherwise `why` says what is missing (no GPU, no driver).
 // Under the emulation the "device" is the CPU, always available.
 bool cuda_device_available(std::string* why);

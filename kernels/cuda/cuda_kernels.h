@@ -75,12 +75,20 @@ void maxpool_seq_forward(float* out, int32_t* argmax, const float* inp, const ui
                          size_t T, size_t C);
 void maxpool_seq_backward(float* dinp, const float* dout, const int32_t* argmax, size_t B, size_t T, size_t C);
 
-// attention.cu: flash-style fused attention
+// attention.cu: flash-style fused attention, and the choice between it and attention_gemm.cu
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        const float* pos_bias, const uint8_t* key_mask, AttentionShape s);
 void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const float* dout, const float* q,
                         const float* k, const float* v, const float* out, const float* lse,
                         const float* pos_bias, const uint8_t* key_mask, AttentionShape s);
+
+// attention_gemm.cu: the same through cuBLAS products over one example's (Hq, Tq, Tk) score buffer
+size_t attention_gemm_scratch_bytes(const AttentionShape& s);
+void attention_forward_gemm(float* out, float* lse, const float* q, const float* k, const float* v,
+                            const float* pos_bias, const uint8_t* key_mask, AttentionShape s);
+void attention_backward_gemm(float* dq, float* dk, float* dv, float* dpos_bias, const float* dout, const float* q,
+                             const float* k, const float* v, const float* out, const float* lse,
+                             const float* pos_bias, const uint8_t* key_mask, AttentionShape s);
 
 // adamw.cu
 void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, double lr, double beta1,

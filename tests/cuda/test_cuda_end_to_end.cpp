@@ -296,7 +296,12 @@ TEST_CASE("a short SAPT training run on the device matches the CPU run", "[cuda]
     // Same numbers on both sides: only summation orders differ (AdamW may enlarge that a little in 8 steps).
     CHECK(f32_err <= 1e-4);
     CHECK(same_weights_err <= 1e-4);
-    CHECK(bf16_products_err <= 1e-4);
+    // Rounding activations to bf16 amplifies those order differences: an activation one f32 ulp apart on the
+    // two sides can round to neighbouring bf16 values, 2^-8 apart. Seen on an H100 (2026-11-26): 1.7e-4,
+    // against 7.8e-4 from the f32 run. So: within bf16 tolerance, and clearly nearer the CPU's bf16 products
+    // than the f32 run (a device that ignored the bf16 policy would sit at the f32 distance).
+    CHECK(bf16_products_err <= 1e-3);
+    CHECK(bf16_products_err < 0.5 * bf16_err);
     // bf16 tolerance: 2^-8 relative per rounding, a few roundings deep. And bf16 was really used.
     CHECK(bf16_err <= 2e-2);
     CHECK(max_step_error(cpu_bf16, cpu) > 1e-5);

@@ -21,6 +21,25 @@ TEST_CASE("every CUDA kernel matches the CPU reference", "[cuda]") {
     }
 }
 
+// Restores the attention path in force when the test ends, even when a check fails.
+struct AttentionPathScope {
+    CudaAttentionPath saved = cuda_attention_path();
+    explicit AttentionPathScope(CudaAttentionPath p) { cuda_set_attention_path(p); }
+    ~AttentionPathScope() { cuda_set_attention_path(saved); }
+};
+
+TEST_CASE("both attention paths, fused kernel and cuBLAS products, match the CPU reference", "[cuda]") {
+    // The run above takes the Auto choice (the fused kernel at these short sizes); here each path is forced.
+    SECTION("fused") {
+        AttentionPathScope scope(CudaAttentionPath::Fused);
+        check_cuda_kernels("attention");
+    }
+    SECTION("gemm") {
+        AttentionPathScope scope(CudaAttentionPath::Gemm);
+        check_cuda_kernels("attention");
+    }
+}
+
 // Host copies of a device array.
 static std::vector<float> to_host(const float* device, size_t n) {
     std::vector<float> host(n);
@@ -132,7 +151,10 @@ static double relative_gap(const std::vector<float>& a, const std::vector<float>
 TEST_CASE("attention at the largest head dimension (256, shared memory past 48 KiB) matches the reference",
           "[cuda]") {
     // compare_backend's cases stop at D = 128; D = 256 fills each lane's 8 output registers and needs the
-    // dynamic shared memory opt-in on a GPU. GQA 4:2, pos_bias and its gradient, a padding mask.
+    // dynamic shared memory opt-in on a GPU. GQA 4:2, pos_bias and its gradient, a padding mask. Both paths.
+    const bool fused = GENERATE(true, false);
+    AttentionPathScope path(fused ? CudaAttentionPath::Fused : CudaAttentionPath::Gemm);
+    INFO((fused ? "fused kernel" : "cuBLAS products"));
     AttentionShape s{2, 5, 41, 4, 2, 256, 0.0625f, false};
     size_t q_size = size_t(s.B) * s.Tq * s.Hq * s.D, kv_size = size_t(s.B) * s.Tk * s.Hkv * s.D;
     size_t bias_size = size_t(s.Hq) * s.Tq * s.Tk, lse_size = size_t(s.B) * s.Hq * s.Tq;

@@ -50,9 +50,10 @@ if [ "${SANITIZE_SECONDS:-0}" -gt 0 ]; then
     fi
 fi
 
-echo "== attention alone: fused kernel, then the Auto choice"
-SAPT_CUDA_ATTENTION=fused timeout 60 "./$BUILD/bench/cuda_train_step" --attention
-timeout 60 "./$BUILD/bench/cuda_train_step" --attention
+echo "== attention alone: fused kernel, GEMM path, the Auto choice"
+for path in fused gemm auto; do
+    SAPT_CUDA_ATTENTION=$path timeout 60 "./$BUILD/bench/cuda_train_step" --attention | sed "s/^attention/$path: attention/"
+done
 echo "== where a step's time goes"
 timeout 60 "./$BUILD/bench/cuda_train_step" --phases
 

@@ -148,14 +148,11 @@ static double relative_gap(const std::vector<float>& a, const std::vector<float>
     return gap / scale;
 }
 
-TEST_CASE("attention at the largest head dimension (256, shared memory past 48 KiB) matches the reference",
-          "[cuda]") {
-    // compare_backend's cases stop at D = 128; D = 256 fills each lane's 8 output registers and needs the
-    // dynamic shared memory opt-in on a GPU. GQA 4:2, pos_bias and its gradient, a padding mask. Both paths.
-    const bool fused = GENERATE(true, false);
-    AttentionPathScope path(fused ? CudaAttentionPath::Fused : CudaAttentionPath::Gemm);
-    INFO((fused ? "fused kernel" : "cuBLAS products"));
-    AttentionShape s{2, 5, 41, 4, 2, 256, 0.0625f, false};
+// Forward and backward of one attention shape on the device against the CPU reference: pos_bias and its
+// gradient, and a padding mask on batch 1 (its keys from 3/4 of Tk on).
+static void check_attention_shape(const AttentionShape& s, CudaAttentionPath path_kind) {
+    AttentionPathScope path(path_kind);
+    INFO((path_kind == CudaAttentionPath::Fused ? "fused kernel" : "cuBLAS products"));
     size_t q_size = size_t(s.B) * s.Tq * s.Hq * s.D, kv_size = size_t(s.B) * s.Tk * s.Hkv * s.D;
     size_t bias_size = size_t(s.Hq) * s.Tq * s.Tk, lse_size = size_t(s.B) * s.Hq * s.Tq;
     std::mt19937 rng(3);
@@ -168,7 +165,7 @@ TEST_CASE("attention at the largest head dimension (256, shared memory past 48 K
     std::vector<float> q = random(q_size), k = random(kv_size), v = random(kv_size), bias = random(bias_size);
     std::vector<float> dout = random(q_size);
     std::vector<uint8_t> mask(size_t(s.B) * s.Tk, 1);
-    for (int key = 30; key < s.Tk; key++) mask[size_t(s.Tk) + key] = 0;  // batch 1 padded on the right
+    for (int key = s.Tk * 3 / 4; key < s.Tk; key++) mask[size_t(s.Tk) + key] = 0;  // batch 1 padded on the right
     std::vector<float> out(q_size), lse(lse_size), dq(q_size, 0.0f), dk(kv_size, 0.0f), dv(kv_size, 0.0f);
     std::vector<float> dbias(bias_size, 0.0f);
     cpu_reference_kernels.attention_forward(out.data(), lse.data(), q.data(), k.data(), v.data(), bias.data(),
@@ -204,10 +201,27 @@ TEST_CASE("attention at the largest head dimension (256, shared memory past 48 K
     for (void* p : {q_dev, k_dev, v_dev, bias_dev, mask_dev, dout_dev, out_dev, lse_dev, dq_dev, dk_dev, dv_dev,
                     dbias_dev})
         device_free(p);
+}
+
+TEST_CASE("attention at the largest head dimension (256, shared memory past 48 KiB) matches the reference",
+          "[cuda]") {
+    // compare_backend's cases stop at D = 128; D = 256 fills each lane's 8 output registers and needs the
+    // dynamic shared memory opt-in on a GPU. GQA 4:2. Both paths.
+    AttentionShape s{2, 5, 41, 4, 2, 256, 0.0625f, false};
+    check_attention_shape(s, CudaAttentionPath::Fused);
+    check_attention_shape(s, CudaAttentionPath::Gemm);
 
     AttentionShape too_wide = s;
     too_wide.D = 257;
     CHECK_THROWS_WITH(cuda_kernels.attention_forward(nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
                                                      too_wide),
                       Catch::Contains("head dimension out of range"));
+}
+
+TEST_CASE("attention over 1100 keys, causal with Tq < Tk and GQA, matches the reference on both paths",
+          "[cuda]") {
+    // Long rows: many key tiles in the fused kernel, many 32-key strides per lane in the GEMM path's softmax.
+    AttentionShape s{2, 3, 1100, 4, 2, 8, 0.35f, true};
+    check_attention_shape(s, CudaAttentionPath::Gemm);
+    check_attention_shape(s, CudaAttentionPath::Fused);
 }

@@ -4,10 +4,12 @@
 // saved lse and runs the four gradient products the same way. Compared with the fused kernel
 // (attention.cu), which never stores a score but does every multiply-add on the f32 cores of one warp, this
 // path moves the (Hq, Tq, Tk) buffer through memory a few times and in exchange runs its arithmetic in
-// cuBLAS at the GEMM rate: on an H100/H200 at T5 and LLaMA training shapes it is several times faster
+// cuBLAS at the GEMM rate: on an H200 at T5 and LLaMA training shapes it is 3.5-4.8x faster
 // (bench/cuda_train_step --attention). attention.cu chooses between the two (cuda_attention_path).
 // Same semantics as the fused kernel and the CPU oracle: scale q.k, plus pos_bias; masked scores exactly
 // kMaskedScore; a fully masked row is uniform over all Tk keys and passes no gradient to q, k or pos_bias.
+// The products follow the GEMM precision in force (gemm_cublas.cu): f32 by default, as the CPU oracle; TF32
+// on tensor cores under SAPT_CUDA_GEMM=tf32 or bf16, where the fused kernel would stay f32.
 // GQA: query head h reads key/value head h / G (G = Hq / Hkv); the products run over the Hkv heads once for
 // each g in [0, G), the heads h = kv_head * G + g, so no two products of one batch write the same dK or dV.
 #include "kernels/cuda/cuda_common.h"

@@ -4,7 +4,7 @@
 // saved lse and runs the four gradient products the same way. Compared with the fused kernel
 // (attention.cu), which never stores a score but does every multiply-add on the f32 cores of one warp, this
 // path moves the (Hq, Tq, Tk) buffer through memory a few times and in exchange runs its arithmetic in
-// cuBLAS at the GEMM rate: on an H200 at T5 and LLaMA training shapes it is 3.5-4.8x faster
+// cuBLAS at the GEMM rate: on an H200 at T5 and LLaMA training shapes it is 3.5-4.3x faster
 // (bench/cuda_train_step --attention). attention.cu chooses between the two (cuda_attention_path).
 // Same semantics as the fused kernel and the CPU oracle: scale q.k, plus pos_bias; masked scores exactly
 // kMaskedScore; a fully masked row is uniform over all Tk keys and passes no gradient to q, k or pos_bias.

@@ -585,21 +585,22 @@ int main(int argc, char** argv) {
         std::printf("where the time of a step goes (bf16 GEMMs, a wait after every part), %s:\n",
                     cuda_device_name().c_str());
         cuda_set_gemm_precision(GemmPrecision::BF16);
+        // Four steps to warm up, then three with the clock on.
+        auto time_parts = [](const char* name, const std::function<double(int)>& train) {
+            for (int step = 1; step <= 7; step++) {
+                phase.on = step > 4;
+                train(step);
+            }
+            phase.on = false;
+            std::printf("  %s:\n", name);
+            phase.print(3);
+        };
         Model model = build(kT5Large);
-        for (int step = 1; step <= 4; step++) train_step(model, step);
-        phase.on = true;
-        for (int step = 5; step <= 7; step++) train_step(model, step);
-        std::printf("  T5-large:\n");
-        phase.print(3);
-        phase.on = false;
+        time_parts("T5-large", [&](int step) { return train_step(model, step); });
         for (void* p : allocations) device_free(p);
         allocations.clear();
         Llama llama = build_llama(kLlama7bLayers4);
-        for (int step = 1; step <= 4; step++) llama_step(llama, step);
-        phase.on = true;
-        for (int step = 5; step <= 7; step++) llama_step(llama, step);
-        std::printf("  LLaMA-2-7B, 4 layers:\n");
-        phase.print(3);
+        time_parts("LLaMA-2-7B, 4 layers", [&](int step) { return llama_step(llama, step); });
         return 0;
     }
     if (argc > 1 && std::strcmp(argv[1], "--attention") == 0) {

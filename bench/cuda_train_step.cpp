@@ -6,7 +6,8 @@
 // backward, AdamW on the current task's adapters. Not measured: SAPT's small attention module a(x) itself
 // (B x K numbers; fixed here) and the KL replay step. Then the same step on a LLaMA-2-7B-shaped decoder
 // (d 4096, 32 heads of 128, RoPE, SwiGLU 11008, vocab 32000) cut to 4 of its 32 layers, batch 16 x 562.
-// `make bench-cuda`; --tiny runs toy shapes (a smoke test, also under the CPU emulation). Records tokens/s
+// `make bench-cuda`; --tiny runs toy shapes (a smoke test, also under the CPU emulation); --attention times
+// the attention kernels alone at these shapes; --phases splits a step's time into its parts. Records tokens/s
 // with bf16 tensor-core GEMMs against the same step in f32 GEMMs and ends with lines
 // "RESULT t5large|llama7b tokens_per_s=... mfu=..." that bench/run_cuda.sh pairs with HF + PEFT.
 #include <chrono>

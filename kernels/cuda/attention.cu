@@ -256,19 +256,15 @@ CudaAttentionPath& path_setting() {
     return path;
 }
 
-// Auto: the GEMM path for long sequences while one example's score buffer (two of them in backward) stays
-// within 512 MiB (T5-large at 512 tokens: 16 MiB; LLaMA-2-7B at 2048 tokens: 512 MiB); past that the fused
-// kernel, whose memory does not grow with Tq Tk. Short ones stay fused too: there the GEMM path's per-example
-// products are too small to fill the GPU. Measured on an H200 (bench/cuda_train_step --attention, B 16,
-// 16 heads of 64, forward + backward): 512 x 512 GEMM path 3.6 ms vs fused 12.7; 50 x 512 cross attention
-// 1.6 vs 1.5; 50 x 50 1.36 vs 0.22.
+// Auto: the GEMM path for long rows, the fused kernel for short ones, where the GEMM path's products are
+// too small to fill the GPU. Measured on an H200 (bench/cuda_train_step --attention, B 16, 16 heads of 64,
+// forward + backward): 512 x 512 GEMM path 3.6 ms vs fused 12.7; 50 x 512 cross attention 1.6 vs 1.5;
+// 50 x 50 1.05 vs 0.22. The GEMM path's memory stays within its budget at any length (query blocks).
 bool use_gemm_path(const AttentionShape& s) {
     switch (path_setting()) {
     case CudaAttentionPath::Fused: return false;
     case CudaAttentionPath::Gemm: return true;
-    default:
-        return size_t(s.Tq) * s.Tk >= size_t(128) * 256 &&
-               cuda::attention_gemm_scratch_bytes(s) <= (size_t(512) << 20);
+    default: return size_t(s.Tq) * s.Tk >= size_t(128) * 256;
     }
 }
 

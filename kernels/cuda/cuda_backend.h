@@ -11,12 +11,16 @@ GemmPrecision cuda_gemm_precision();
 void cuda_set_gemm_precision(GemmPrecision precision);
 
 // Which attention the backend runs: Auto (the default) takes the cuBLAS products of attention_gemm.cu for long
-// sequences (Tq Tk >= 128 x 256) whose (heads, Tq, Tk) score buffer fits in 512 MiB, else the fused kernel of
-// attention.cu, whose memory does not grow with the sequence; Fused and Gemm force one (the tests run both).
-// From the environment variable SAPT_CUDA_ATTENTION (auto, fused, gemm), or set by a program.
+// rows (Tq Tk >= 128 x 256), else the fused kernel of attention.cu; Fused and Gemm force one (the tests run
+// both). From the environment variable SAPT_CUDA_ATTENTION (auto, fused, gemm), or set by a program.
 enum class CudaAttentionPath { Auto, Fused, Gemm };
 CudaAttentionPath cuda_attention_path();
 void cuda_set_attention_path(CudaAttentionPath path);
+
+// The most memory one score buffer of the GEMM path takes (backward holds two); longer sequences are taken
+// in blocks of query rows. 256 MiB, or SAPT_CUDA_ATTENTION_MIB.
+size_t cuda_attention_score_budget();
+void cuda_set_attention_score_budget(size_t bytes);
 
 // True when a CUDA device can be used; otherwise `why` says what is missing (no GPU, no driver).
 // Under the emulation the "device" is the CPU, always available.

@@ -82,8 +82,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const
                         const float* k, const float* v, const float* out, const float* lse,
                         const float* pos_bias, const uint8_t* key_mask, AttentionShape s);
 
-// attention_gemm.cu: the same through cuBLAS products over one example's (Hq, Tq, Tk) score buffer
-size_t attention_gemm_scratch_bytes(const AttentionShape& s);
+// attention_gemm.cu: the same through cuBLAS products over a stored (Hq, rows, Tk) score buffer
 void attention_forward_gemm(float* out, float* lse, const float* q, const float* k, const float* v,
                             const float* pos_bias, const uint8_t* key_mask, AttentionShape s);
 void attention_backward_gemm(float* dq, float* dk, float* dv, float* dpos_bias, const float* dout, const float* q,

@@ -28,6 +28,13 @@ struct AttentionPathScope {
     ~AttentionPathScope() { cuda_set_attention_path(saved); }
 };
 
+// Restores the GEMM path's score budget when the test ends.
+struct ScoreBudgetScope {
+    size_t saved = cuda_attention_score_budget();
+    explicit ScoreBudgetScope(size_t bytes) { cuda_set_attention_score_budget(bytes); }
+    ~ScoreBudgetScope() { cuda_set_attention_score_budget(saved); }
+};
+
 TEST_CASE("both attention paths, fused kernel and cuBLAS products, match the CPU reference", "[cuda]") {
     // The run above takes the Auto choice (the fused kernel at these short sizes); here each path is forced.
     SECTION("fused") {
@@ -36,6 +43,12 @@ TEST_CASE("both attention paths, fused kernel and cuBLAS products, match the CPU
     }
     SECTION("gemm") {
         AttentionPathScope scope(CudaAttentionPath::Gemm);
+        check_cuda_kernels("attention");
+    }
+    SECTION("gemm, query rows in blocks") {
+        // A 1-byte budget: one query row per block, so every case runs as Tq blocks of one row each.
+        AttentionPathScope scope(CudaAttentionPath::Gemm);
+        ScoreBudgetScope budget(1);
         check_cuda_kernels("attention");
     }
 }
@@ -224,4 +237,7 @@ TEST_CASE("attention over 1100 keys, causal with Tq < Tk and GQA, matches the re
     AttentionShape s{2, 3, 1100, 4, 2, 8, 0.35f, true};
     check_attention_shape(s, CudaAttentionPath::Gemm);
     check_attention_shape(s, CudaAttentionPath::Fused);
+    // And in blocks of 2 query rows (the budget holds 2 rows of 4 heads x 1100 keys): the last block is short.
+    ScoreBudgetScope budget(2 * 4 * 1100 * sizeof(float));
+    check_attention_shape(s, CudaAttentionPath::Gemm);
 }

@@ -67,6 +67,11 @@ Tensor detach(const Tensor& a);
 // h (B, ..., K*G) with K groups of G columns, w (B, K): out[b, ..., k*G + j] = s * w[b, k] * h[b, ..., k*G + j].
 // Scales each task's R LoRA columns by that example's selection weight; gradients to h and w.
 Tensor scale_column_groups(const Tensor& h, const Tensor& w, int group_size, float s);
+// linear(x, concat({trained, frozen}, axis)): every task's LoRA matrix of one projection in one product,
+// the current task's (trained) first. Axis 0 stacks (out, in) weights by rows (the down-projections A),
+// axis 1 by columns (the up-projections B). The backward computes the weight gradient of `trained`
+// alone, where linear on the concatenation would compute the frozen part's too and throw it away.
+Tensor linear_stacked(const Tensor& x, const Tensor& trained, const Tensor& frozen, int axis);
 
 // ---- attention -----------------------------------------------------------------------------------
 // q (B, Tq, Hq, D), k and v (B, Tk, Hkv, D) -> (B, Tq, Hq, D), fused: the (Tq, Tk) probabilities are not

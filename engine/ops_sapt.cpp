@@ -1,6 +1,7 @@
-// ops_sapt.cpp — the two ops SAPT's LoRA mix needs beyond the general ones: detach (cut the gradient
-// path, as torch.no_grad() does in the official code) and scale_column_groups (each task's R columns
-// times that example's selection weight). Built from backend kernels, so they run on any device.
+// ops_sapt.cpp — the ops SAPT's LoRA mix needs beyond the general ones: detach (cut the gradient path, as
+// torch.no_grad() does in the official code), scale_column_groups (each task's R columns times that
+// example's selection weight) and linear_stacked (all tasks' LoRA matrices in one product, the current
+// task's gradient alone). Built from backend kernels, so they run on any device.
 #include "engine/ops_common.h"
 
 Tensor detach(const Tensor& a) {
@@ -67,6 +68,55 @@ Tensor scale_column_groups(const Tensor& h, const Tensor& w, int group_size, flo
                 }
                 const Tensor dw_on_device = tensor_to_device(tensor_from({B, K}, dw), w.device());
                 k.axpy(w.grad(), 1.0f, dw_on_device.f32(), (size_t)(B * K));
+            }
+        });
+    }
+    return out;
+}
+
+Tensor linear_stacked(const Tensor& x, const Tensor& trained, const Tensor& frozen, int axis) {
+    check_f32("linear_stacked", x, "x");
+    check_f32("linear_stacked", trained, "trained");
+    check_f32("linear_stacked", frozen, "frozen");
+    check_same_device("linear_stacked", {&x, &trained, &frozen});
+    if (frozen.requires_grad()) fail("linear_stacked", "frozen must not require a gradient (it gets none)");
+    if ((axis != 0 && axis != 1) || trained.ndim() != 2 || frozen.ndim() != 2 ||
+        trained.dim(1 - axis) != frozen.dim(1 - axis)) {
+        fail("linear_stacked", "expected two (out, in) weights stacked along axis 0 or 1, sharing the other (got "
+                               "trained " + shape_str(trained.shape()) + ", frozen " + shape_str(frozen.shape()) +
+                               ", axis " + std::to_string(axis) + ")");
+    }
+    Tensor weight;
+    {
+        NoGradScope no_grad;  // the stacked copy is a constant of this op; gradients go to `trained` below
+        weight = concat({trained, frozen}, axis);
+    }
+    const int64_t out_width = weight.dim(0), in_width = weight.dim(1);
+    if (x.ndim() < 1 || x.dim(-1) != in_width) {
+        fail("linear_stacked", "x must end in the weights' input width " + std::to_string(in_width) + " (got " +
+                                   shape_str(x.shape()) + ")");
+    }
+    const int M = (int)(x.numel() / in_width), N = (int)out_width, K = (int)in_width;
+    std::vector<int64_t> out_shape(x.shape().begin(), x.shape().end() - 1);
+    out_shape.push_back(out_width);
+    Tensor out = tensor_empty(out_shape, DType::F32, x.device());
+    const Kernels& k = kernels_for(x.device());
+    k.gemm(false, true, M, N, K, 1.0f, x.f32(), K, weight.f32(), K, 0.0f, out.f32(), N);
+
+    if (needs_grad({&x, &trained})) {
+        record_backward("linear_stacked", out, [x, trained, weight, out, axis, M, N, K]() {
+            const Kernels& k = kernels_for(x.device());
+            const float* dout = out.grad();  // (M, N)
+            // dx (M, K) += dout W: through every stacked task, trained or frozen.
+            if (x.requires_grad()) k.gemm(false, false, M, K, N, 1.0f, dout, N, weight.f32(), K, 1.0f, x.grad(), K);
+            if (!trained.requires_grad()) return;
+            const int rows = (int)trained.dim(0), cols = (int)trained.dim(1);
+            if (axis == 0) {
+                // trained is W's first `rows` rows: d(trained) (rows, K) += dout[:, :rows]^T x.
+                k.gemm(true, false, rows, K, M, 1.0f, dout, N, x.f32(), K, 1.0f, trained.grad(), K);
+            } else {
+                // trained is W's first `cols` columns: d(trained) (N, cols) += dout^T x[:, :cols].
+                k.gemm(true, false, N, cols, M, 1.0f, dout, N, x.f32(), K, 1.0f, trained.grad(), cols);
             }
         });
     }

@@ -59,12 +59,12 @@ Tensor lora_bank_delta(const LoraBank& bank, const Tensor& x, const Tensor& weig
     } else if (options.detach_previous) {
         h = concat({linear(input, bank.current_A), linear(detach(input), bank.previous_A)}, -1);
     } else {
-        h = linear(input, concat({bank.current_A, bank.previous_A}, 0));
+        h = linear_stacked(input, bank.current_A, bank.previous_A, 0);
     }
     const Tensor mixed = weights.defined() ? scale_column_groups(h, weights, R, options.scaling)
                                            : scale(h, options.scaling);
-    const Tensor up = K == 1 ? bank.current_B : concat({bank.current_B, bank.previous_B}, 1);  // (C_out, K R)
-    return linear(mixed, up);
+    // (C_out, K R): every task's up-projection side by side, current task first.
+    return K == 1 ? linear(mixed, bank.current_B) : linear_stacked(mixed, bank.current_B, bank.previous_B, 1);
 }
 
 std::vector<Tensor> lora_bank_trainable(const LoraBank& bank) { return {bank.current_A, bank.current_B}; }

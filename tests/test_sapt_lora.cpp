@@ -145,3 +145,43 @@ TEST_CASE("scale_column_groups checks its shapes", "[sapt]") {
     const Tensor out = scale_column_groups(tensor_full({1, 2, 4}, 1.0f), tensor_from({1, 2}, {2.0f, 3.0f}), 2, 0.5f);
     CHECK(tensor_values(out) == std::vector<float>{1, 1, 1.5f, 1.5f, 1, 1, 1.5f, 1.5f});
 }
+
+TEST_CASE("linear_stacked equals linear on the concatenation, and only the trained part gets a gradient",
+          "[sapt]") {
+    Rng rng = rng_make(4);
+    const Tensor x_values = random_tensor({2, 3, 6}, rng);
+    for (int axis : {0, 1}) {
+        // axis 0: trained (2, 6) on top of frozen (4, 6); axis 1: trained (6, 2) left of frozen (6, 4).
+        const std::vector<int64_t> trained_shape = axis == 0 ? std::vector<int64_t>{2, 6} : std::vector<int64_t>{6, 2};
+        const std::vector<int64_t> frozen_shape = axis == 0 ? std::vector<int64_t>{4, 6} : std::vector<int64_t>{6, 4};
+        const Tensor trained_values = random_tensor(trained_shape, rng), frozen = random_tensor(frozen_shape, rng);
+        const Tensor probe = random_tensor({2, 3, 6}, rng);
+        auto run = [&](bool stacked) {
+            Tensor x = tensor_clone(x_values), trained = tensor_clone(trained_values);
+            x.data->requires_grad = true;
+            trained.data->requires_grad = true;
+            const Tensor y = stacked ? linear_stacked(x, trained, frozen, axis)
+                                     : linear(x, concat({trained, frozen}, axis));
+            backward(sum(mul(probe, y)));
+            return std::make_tuple(tensor_values(y), gradient_values(x), gradient_values(trained));
+        };
+        const auto [y, dx, dtrained] = run(true);
+        const auto [y_ref, dx_ref, dtrained_ref] = run(false);
+        INFO("axis " << axis);
+        REQUIRE(y.size() == y_ref.size());
+        for (size_t i = 0; i < y.size(); i++) CHECK(y[i] == Approx(y_ref[i]).margin(1e-6));
+        for (size_t i = 0; i < dx.size(); i++) CHECK(dx[i] == Approx(dx_ref[i]).margin(1e-6));
+        REQUIRE(dtrained.size() == dtrained_ref.size());
+        for (size_t i = 0; i < dtrained.size(); i++) CHECK(dtrained[i] == Approx(dtrained_ref[i]).margin(1e-6));
+        CHECK(!frozen.has_grad());
+    }
+    const Tensor x = random_tensor({3, 6}, rng);
+    CHECK_THROWS_WITH(linear_stacked(x, random_tensor({2, 6}, rng), random_tensor({4, 5}, rng), 0),
+                      Catch::Contains("linear_stacked") && Catch::Contains("(4, 5)"));
+    CHECK_THROWS_WITH(linear_stacked(x, random_tensor({2, 5}, rng), random_tensor({4, 5}, rng), 0),
+                      Catch::Contains("input width 5"));
+    Tensor trainable_frozen = random_tensor({4, 6}, rng);
+    trainable_frozen.data->requires_grad = true;
+    CHECK_THROWS_WITH(linear_stacked(x, random_tensor({2, 6}, rng), trainable_frozen, 0),
+                      Catch::Contains("frozen must not require a gradient"));
+}

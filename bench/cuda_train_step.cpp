@@ -614,6 +614,11 @@ int main(int argc, char** argv) {
         const Config& l = kLlama7bLayers4;
         time_attention("LLaMA-2-7B self", AttentionShape{l.B, l.T_src, l.T_src, l.H, l.H, l.d / l.H,
                                                           1.0f / std::sqrt(float(l.d / l.H)), true}, false, false, l.layers);
+        // One long sequence: its scores (32 x 4096 x 4096 floats, 2 GiB) pass the GEMM path's budget, so that
+        // path takes the query rows in blocks.
+        time_attention("LLaMA-2-7B, 4096 tokens", AttentionShape{1, 4096, 4096, l.H, l.H, l.d / l.H,
+                                                                  1.0f / std::sqrt(float(l.d / l.H)), true}, false,
+                       false, l.layers);
         return 0;
     }
     const Config& c = tiny ? kTiny : kT5Large;

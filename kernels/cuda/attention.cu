@@ -13,6 +13,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "kernels/cuda/attention_common.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/cuda_kernels.h"
@@ -24,17 +25,10 @@ constexpr int kForwardWarps = 8;         // forward: one query row per warp, 8 r
 constexpr int kBackwardWarps = 4;        // backward: 4 warps share one key tile's dK/dV accumulators
 constexpr int kMaxHeadDim = 256;         // each lane keeps D / 32 output values in registers
 constexpr int kMaxDimsPerLane = kMaxHeadDim / 32;
-// A row whose running max is still kMaskedScore has seen only masked keys; any real score is far above.
-constexpr float kRealScoreFloor = kMaskedScore / 2;
 
 // Element (b, t, head, d) of a (B, T, heads, D) tensor.
 __device__ inline size_t head_offset(int b, int t, int head, int T, int heads, int D) {
     return ((size_t(b) * T + t) * heads + head) * D;
-}
-
-__device__ inline bool key_is_masked(const AttentionShape& s, const uint8_t* key_mask, int b, int query, int key) {
-    if (key_mask && !key_mask[size_t(b) * s.Tk + key]) return true;
-    return s.causal && key > query + (s.Tk - s.Tq);
 }
 
 // The score of (query row q_row in shared memory, key row `lane` of the K tile), or kMaskedScore.
@@ -234,9 +228,7 @@ void attention_backward_fused(float* dq, float* dk, float* dv, float* dpos_bias,
     size_t rows = size_t(s.B) * s.Hq * s.Tq;
     if (rows == 0 || s.Tk == 0) return;
     DeviceScratch row_dot(rows * sizeof(float));
-    const int rows_per_block = kBlockThreads / 32;
-    launch(unsigned((rows + rows_per_block - 1) / rows_per_block), kBlockThreads, 0, attention_row_dot_kernel,
-           (float*)row_dot.ptr, dout, out, s);
+    cuda::attention_row_dot((float*)row_dot.ptr, dout, out, s);
     size_t shared_floats = 4 * kKeysPerTile * (s.D + 1) + kBackwardWarps * 2 * s.D + kBackwardWarps * kKeysPerTile;
     dim3 grid((s.Tk + kKeysPerTile - 1) / kKeysPerTile, s.Hkv, s.B);
     launch(grid, kBackwardWarps * 32, shared_floats * sizeof(float), attention_backward_kernel, dq, dk, dv,
@@ -292,6 +284,12 @@ void attention_backward(float* dq, float* dk, float* dv, float* dpos_bias, const
         attention_backward_gemm(dq, dk, dv, dpos_bias, dout, q, k, v, out, lse, pos_bias, key_mask, s);
     else
         attention_backward_fused(dq, dk, dv, dpos_bias, dout, q, k, v, out, lse, pos_bias, key_mask, s);
+}
+
+void attention_row_dot(float* row_dot, const float* dout, const float* out, const AttentionShape& s) {
+    const size_t rows = size_t(s.B) * s.Hq * s.Tq, rows_per_block = kBlockThreads / 32;
+    launch(unsigned((rows + rows_per_block - 1) / rows_per_block), kBlockThreads, 0, attention_row_dot_kernel,
+           row_dot, dout, out, s);
 }
 
 }  // namespace cuda

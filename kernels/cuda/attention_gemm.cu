@@ -19,19 +19,12 @@
 #include <string>
 
 #include "engine/error.h"
+#include "kernels/cuda/attention_common.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/cuda_kernels.h"
 
 namespace {
-
-// A row whose lse is still kMaskedScore (+ log Tk, lost to rounding) has seen only masked keys.
-constexpr float kRealScoreFloor = kMaskedScore / 2;
-
-__device__ inline bool key_is_masked(const AttentionShape& s, const uint8_t* key_mask, int b, int query, int key) {
-    if (key_mask && !key_mask[size_t(b) * s.Tk + key]) return true;
-    return s.causal && key > query + (s.Tk - s.Tq);
-}
 
 // Which scores a buffer holds: example b's query rows [first_query, first_query + rows) of every head, laid
 // out (Hq, rows, Tk). Long sequences are cut into such blocks so the buffer stays within a budget.
@@ -90,20 +83,6 @@ __global__ void score_gradients_kernel(float* dscores, const float* probs, const
         dscores[i] = ds;
         if (dpos_bias) dpos_bias[head_row * s.Tk + key] += ds;
     }
-}
-
-// row_dot[b, h, q] = sum_d dout * out (the softmax backward's row term), one warp per row.
-__global__ void row_dot_kernel(float* row_dot, const float* dout, const float* out, AttentionShape s) {
-    size_t rows = size_t(s.B) * s.Hq * s.Tq;
-    size_t row = size_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
-    if (row >= rows) return;
-    int lane = threadIdx.x % 32;
-    size_t query = row % s.Tq, h = row / s.Tq % s.Hq, b = row / s.Tq / s.Hq;
-    size_t at = ((b * s.Tq + query) * s.Hq + h) * s.D;
-    float dot = 0.0f;
-    for (int d = lane; d < s.D; d += 32) dot += dout[at + d] * out[at + d];
-    dot = warp_sum(dot);
-    if (lane == 0) row_dot[row] = dot;
 }
 
 unsigned warp_rows_blocks(size_t rows) { return unsigned((rows + kBlockThreads / 32 - 1) / (kBlockThreads / 32)); }
@@ -192,7 +171,7 @@ void attention_backward_gemm(float* dq, float* dk, float* dv, float* dpos_bias, 
     const int block_rows = rows_per_block(s);
     const size_t buffer_bytes = size_t(s.Hq) * block_rows * s.Tk * sizeof(float) + 1;
     DeviceScratch row_dot(rows * sizeof(float)), probs(buffer_bytes), dscores(buffer_bytes);
-    launch(warp_rows_blocks(rows), kBlockThreads, 0, row_dot_kernel, (float*)row_dot.ptr, dout, out, s);
+    attention_row_dot((float*)row_dot.ptr, dout, out, s);
     float *p = (float*)probs.ptr, *ds = (float*)dscores.ptr;
     for (int b = 0; b < s.B; b++) {
         for (int first = 0; first < s.Tq; first += block_rows) {

@@ -3,6 +3,7 @@
 // combination, padded leading dimensions, alpha / beta (beta = 0 over NaN), batches with shared operands
 // and bf16 B, with f32 or bf16 products. It does not test speed: bench/gemm.cpp does.
 #include "kernels/cpu/gemm.h"
+#include "tests/precision_scope.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -97,12 +98,6 @@ void check_result(const std::vector<float>& C, const std::vector<float>& C_old, 
 // Which product: cpu_gemm; cpu_gemm_bf16b at the default f32 precision; cpu_gemm_bf16b at bf16 precision.
 enum class Operands { f32, bf16_b, bf16_products };
 
-// Sets the CPU GEMM precision for one scope and puts back f32 however the scope ends.
-struct ScopedGemmPrecision {
-    explicit ScopedGemmPrecision(GemmPrecision p) { cpu_set_gemm_precision(p); }
-    ~ScopedGemmPrecision() { cpu_set_gemm_precision(GemmPrecision::F32); }
-};
-
 // A copy of `m` rounded to bf16 by the reference kernel (nearest, ties to even) and widened back.
 StoredMatrix rounded_to_bf16(StoredMatrix m) {
     std::vector<bf16> half(m.data.size());
@@ -141,7 +136,7 @@ void check_gemm(Shape s, bool trans_a, bool trans_b, float alpha, float beta, in
     std::vector<double> expected = reference_gemm(bf16_products ? rounded_to_bf16(A) : A, B, alpha, beta, C, ldc);
     std::vector<float> C_old = C;
     if (bf16_products) {
-        ScopedGemmPrecision precision(GemmPrecision::BF16);
+        CpuGemmPrecisionScope precision(GemmPrecision::BF16);
         cpu_gemm_bf16b(trans_a, trans_b, s.M, s.N, s.K, alpha, A.data.data(), A.ld, B_half.data(), B.ld, beta,
                        C.data(), ldc);
     } else if (bf16_b) {
@@ -233,7 +228,7 @@ TEST_CASE("cpu_gemm_bf16b at bf16 precision multiplies A rounded to bf16", "[gem
 }
 
 TEST_CASE("cpu_gemm_bf16b at bf16 precision keeps NaN and infinity, and the precision is reported", "[gemm]") {
-    ScopedGemmPrecision precision(GemmPrecision::BF16);
+    CpuGemmPrecisionScope precision(GemmPrecision::BF16);
     CHECK(cpu_gemm_precision() == GemmPrecision::BF16);
     // 40 x 40 x 40 takes the blocked path: a NaN row of A and an infinite one must come out as such.
     const int n = 40;

@@ -19,6 +19,7 @@
 #include "kernels/cpu/gemm.h"
 #include "models/model_device.h"
 #include "sapt/reflection.h"
+#include "tests/precision_scope.h"
 #include "sapt/sapt.h"
 #include "test_models_util.h"
 #include "tests/sapt_fixture_util.h"
@@ -52,16 +53,12 @@ void check_close(const std::string& kind, const std::string& what, const Tensor&
     worst = std::max(worst, err);
 }
 
-// The CPU's bf16 policy for one scope; f32 again however the scope ends.
+// The CPU's bf16 policy for one scope, and the flag that files this run's errors under "bf16"; both go
+// back however the scope ends.
 struct Bf16Scope {
-    explicit Bf16Scope(bool on) {
-        bf16_run = on;
-        cpu_set_gemm_precision(on ? GemmPrecision::BF16 : GemmPrecision::F32);
-    }
-    ~Bf16Scope() {
-        bf16_run = false;
-        cpu_set_gemm_precision(GemmPrecision::F32);
-    }
+    CpuGemmPrecisionScope precision;
+    explicit Bf16Scope(bool on) : precision(on ? GemmPrecision::BF16 : GemmPrecision::F32) { bf16_run = on; }
+    ~Bf16Scope() { bf16_run = false; }
 };
 
 Tensor gradient_of(const Tensor& param) {

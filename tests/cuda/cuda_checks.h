@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "engine/device.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "tests/kernel_checks.h"
 
 inline void* cuda_test_allocate(size_t bytes) { return device_alloc(bytes); }
@@ -28,3 +29,22 @@ inline void check_cuda_kernels(const char* only) {
     REQUIRE(report.cases > 0);
     for (const std::string& failure : report.failures) FAIL_CHECK(failure);
 }
+
+// Settings of the CUDA backend for one scope: each puts back what was in force however the scope ends, a
+// failed REQUIRE included. The GEMM precision (SAPT_CUDA_GEMM), the attention path (SAPT_CUDA_ATTENTION)
+// and the GEMM attention path's score budget (SAPT_CUDA_ATTENTION_MIB).
+struct PrecisionScope {
+    GemmPrecision saved = cuda_gemm_precision();
+    explicit PrecisionScope(GemmPrecision p) { cuda_set_gemm_precision(p); }
+    ~PrecisionScope() { cuda_set_gemm_precision(saved); }
+};
+struct AttentionPathScope {
+    CudaAttentionPath saved = cuda_attention_path();
+    explicit AttentionPathScope(CudaAttentionPath p) { cuda_set_attention_path(p); }
+    ~AttentionPathScope() { cuda_set_attention_path(saved); }
+};
+struct ScoreBudgetScope {
+    size_t saved = cuda_attention_score_budget();
+    explicit ScoreBudgetScope(size_t bytes) { cuda_set_attention_score_budget(bytes); }
+    ~ScoreBudgetScope() { cuda_set_attention_score_budget(saved); }
+};

@@ -25,6 +25,8 @@
 #include "tests/test_models_util.h"
 #include "tests/test_sapt_util.h"
 #include "tests/sapt_fixture_util.h"
+#include "tests/cuda/cuda_checks.h"
+#include "tests/precision_scope.h"
 #include "tests/test_util.h"
 
 namespace {
@@ -224,16 +226,6 @@ std::string list(const std::vector<float>& values) {
     return out.str();
 }
 
-struct PrecisionScope {
-    GemmPrecision saved = cuda_gemm_precision();
-    explicit PrecisionScope(GemmPrecision p) { cuda_set_gemm_precision(p); }
-    ~PrecisionScope() { cuda_set_gemm_precision(saved); }
-};
-
-struct CpuPrecisionScope {
-    explicit CpuPrecisionScope(GemmPrecision p) { cpu_set_gemm_precision(p); }
-    ~CpuPrecisionScope() { cpu_set_gemm_precision(GemmPrecision::F32); }
-};
 
 }  // namespace
 
@@ -274,7 +266,7 @@ TEST_CASE("a short SAPT training run on the device matches the CPU run", "[cuda]
     std::vector<float> cpu_bf16_products;
     {
         // The CPU's own bf16 policy (kernels/cpu/gemm.h): the same products as the device's bf16 GEMMs.
-        CpuPrecisionScope scope(GemmPrecision::BF16);
+        CpuGemmPrecisionScope scope(GemmPrecision::BF16);
         cpu_bf16_products = sapt_training_run({Device::CPU, true}).losses;
     }
     const std::vector<float>& device = device_run.losses;

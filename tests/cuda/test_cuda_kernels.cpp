@@ -21,20 +21,6 @@ TEST_CASE("every CUDA kernel matches the CPU reference", "[cuda]") {
     }
 }
 
-// Restores the attention path in force when the test ends, even when a check fails.
-struct AttentionPathScope {
-    CudaAttentionPath saved = cuda_attention_path();
-    explicit AttentionPathScope(CudaAttentionPath p) { cuda_set_attention_path(p); }
-    ~AttentionPathScope() { cuda_set_attention_path(saved); }
-};
-
-// Restores the GEMM path's score budget when the test ends.
-struct ScoreBudgetScope {
-    size_t saved = cuda_attention_score_budget();
-    explicit ScoreBudgetScope(size_t bytes) { cuda_set_attention_score_budget(bytes); }
-    ~ScoreBudgetScope() { cuda_set_attention_score_budget(saved); }
-};
-
 TEST_CASE("both attention paths, fused kernel and cuBLAS products, match the CPU reference", "[cuda]") {
     // The run above takes the Auto choice (the fused kernel at these short sizes); here each path is forced.
     SECTION("fused") {
@@ -64,13 +50,6 @@ static void* to_device(const void* host, size_t bytes) {
     cuda_test_to_device(device, host, bytes);
     return device;
 }
-
-// Restores the precision in force when the test ends, even when a check fails.
-struct PrecisionScope {
-    GemmPrecision saved = cuda_gemm_precision();
-    explicit PrecisionScope(GemmPrecision p) { cuda_set_gemm_precision(p); }
-    ~PrecisionScope() { cuda_set_gemm_precision(saved); }
-};
 
 TEST_CASE("bf16 GEMM mode equals an f32 GEMM of bf16-rounded activations", "[cuda]") {
     // x W^T with x (M, K) f32 and W (N, K) bf16: the tensor-core path rounds x to bf16 and sums in f32,

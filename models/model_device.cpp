@@ -4,6 +4,9 @@
 
 #include "engine/error.h"
 #include "kernels/cpu/gemm.h"
+#ifdef SAPT_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
 
 void model_to_device(Model& model, Device device) {
     for (NamedWeight& weight : model_weights(model)) {
@@ -36,4 +39,20 @@ int model_apply_precision(Model& model, const std::string& precision, const std:
     int converted = model_frozen_weights_to_bf16(model);
     cpu_set_gemm_precision(GemmPrecision::BF16);
     return converted;
+}
+
+Device parse_device_option(const std::string& value, const std::string& option) {
+    if (value == "cpu") return Device::CPU;
+    if (value != "cuda") fail(option, "expected cpu or cuda, got '" + value + "'");
+#ifdef SAPT_CUDA
+    std::string why;
+    if (!cuda_device_available(&why)) {
+        fail(option, "cuda: this machine has no usable GPU (" + why + ")\nHINT: run with --device cpu, or on a "
+                     "machine with an NVIDIA GPU and its driver (`nvidia-smi` should list it)");
+    }
+    return Device::CUDA;
+#else
+    fail(option, "cuda: this build has no CUDA backend\nHINT: rebuild with `make CUDA=1` (needs nvcc), or build "
+                 "`make train-emu` for build-emu/train, whose device is the CPU emulation of the CUDA backend");
+#endif
 }

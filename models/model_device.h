@@ -30,3 +30,8 @@ int model_apply_precision(Model& model, const std::string& precision, const std:
 
 // Throws that error now, for programs that check their options before doing any work.
 void check_precision_name(const std::string& precision, const std::string& option);
+
+// A --device value: "cpu" or "cuda". Asking for cuda in a build without the CUDA backend, or on a machine
+// without a usable GPU, throws a sapt_error saying which of the two and how to fix it — programs call this
+// before they create or touch any output.
+Device parse_device_option(const std::string& value, const std::string& option);

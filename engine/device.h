@@ -2,8 +2,11 @@
 // bytes. kernels/cuda implements the first four (cudaMalloc, cudaFree, cudaMemset, cudaMemcpy); they
 // exist only in a SAPT_CUDA build. copy_bytes is always available (tensor.cpp): a memcpy between host
 // buffers, device_copy as soon as one side lives on the GPU. Nothing here knows about shapes or dtypes.
+// Also what a program reports about device memory: the label of what is being allocated (for the
+// out-of-memory message) and the memory in use / free (engine/device_memory.cpp, memory.cu).
 #pragma once
 #include <cstddef>
+#include <string>
 
 #include "engine/tensor.h"
 
@@ -17,3 +20,33 @@ void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, siz
 
 // Copies `bytes` from src to dst on whatever devices they live (both CPU: memcpy).
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
+
+#ifdef SAPT_CUDA
+// The device memory as the caching allocator (memory.cu) and the GPU see it. On a real GPU free and total
+// come from cudaMemGetInfo; under the CPU emulation, whose device memory is host heap, they are the
+// host's free and total memory.
+struct DeviceMemoryInfo {
+    size_t in_use = 0;  // bytes handed out by device_alloc and not yet freed (rounded block sizes)
+    size_t cached = 0;  // freed blocks the allocator keeps for reuse (not returned to the GPU)
+    size_t free = 0, total = 0;
+    bool emulated = false;
+};
+DeviceMemoryInfo device_memory_info();
+#endif
+
+// What the allocations of this thread are for, while the scope lives ("weight model.layers.3.mlp.up_proj
+// .weight (11008, 4096) bf16"): device_alloc names it when the GPU runs out of memory. Scopes nest; the
+// innermost label wins and the outer one comes back when it ends. Available in every build.
+struct DeviceAllocLabel {
+    explicit DeviceAllocLabel(const std::string& label);
+    ~DeviceAllocLabel();
+    DeviceAllocLabel(const DeviceAllocLabel&) = delete;
+    DeviceAllocLabel& operator=(const DeviceAllocLabel&) = delete;
+    std::string previous;
+};
+const std::string& device_alloc_label();  // "" outside any scope
+
+// One line for logs: "device memory: 1532.0 MiB in use, 64.0 MiB cached; GPU 77012.4 MiB free of
+// 81559.3 MiB" (under the emulation, host memory stands for the GPU's). In a build without the CUDA
+// backend it says so.
+std::string device_memory_summary();

@@ -205,8 +205,7 @@ std::vector<std::string> SafeTensorsFile::names() const {
     return result;
 }
 
-// IEEE half -> float, by hand so that no compiler extension (_Float16) is needed.
-static float half_to_float(uint16_t half) {
+float f16_to_f32(uint16_t half) {
     uint32_t sign = (uint32_t)(half >> 15) << 31;
     uint32_t exponent = (half >> 10) & 0x1f;
     uint32_t mantissa = half & 0x3ff;
@@ -259,7 +258,7 @@ Tensor SafeTensorsFile::get(const std::string& name) const {
         for (int64_t i = 0; i < numel; i++) {
             uint16_t half;
             std::memcpy(&half, source + 2 * i, 2);
-            out[i] = half_to_float(half);
+            out[i] = f16_to_f32(half);
         }
     } else if (info.dtype == "I64") {
         // HF datasets and torch store token ids as int64; the engine indexes with int32.

@@ -38,6 +38,10 @@ struct SafeTensorsFile {
 
 SafeTensorsFile safetensors_open(const std::string& path);
 
+// IEEE binary16 -> f32, exact for every half (subnormals become normal floats; inf and nan keep their
+// sign and payload), by hand so that no compiler extension (_Float16) is needed.
+float f16_to_f32(uint16_t half);
+
 // Writes the tensors (any device; F32, BF16, I32, U8) and string metadata to `path` atomically.
 // Layout as the reference library: tensors ordered by dtype (8-byte types first, then 4, 2, 1), then
 // by name; header JSON padded with spaces to a multiple of 8 bytes, so that data is 8-byte aligned.

@@ -74,7 +74,7 @@ const std::vector<ProgramCase>& program_cases() {
         // ---- ./generate ----------------------------------------------------------------------------
         {"generate without arguments", "generate", "", "--model, --tokenizer and --prompt", "are required", nothing},
         {"generate flag without a value", "generate", "--model {dir} --prompt", "--prompt", "needs a value", nothing},
-        {"generate with an unknown flag", "generate", "--temperature 0.7", "--temperature", "unknown flag", nothing},
+        {"generate with an unknown flag", "generate", "--beams 4", "--beams", "unknown flag", nothing},
         {"generate --precision other than f32 or bf16", "generate",
          "--model tests/fixtures/models/t5_gated_untied_lora --tokenizer {dir}/t.model --prompt hi --precision fp16",
          "--precision", "expected f32 or bf16, got 'fp16'", nothing},

@@ -4,11 +4,15 @@
 // allocates the same activation sizes every time; so a freed block goes to a cache keyed by its rounded
 // size and the next request of that size takes it back. The cache is emptied when cudaMalloc runs out.
 // Not here: memory pools per stream (there is one stream), defragmentation, multi-GPU.
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
+#ifdef SAPT_CUDA_EMU
+#include <unistd.h>
+#endif
 
 #include "engine/device.h"
 #include "engine/error.h"
@@ -81,7 +85,55 @@ size_t rounded_size(size_t bytes) {
     return (bytes + large_step - 1) / large_step * large_step;
 }
 
+// free and total as the device reports them (no allocator lock: cudaMemGetInfo is thread-safe).
+void device_free_total(size_t* free, size_t* total) {
+#ifdef SAPT_CUDA_EMU
+    // The emulated GPU allocates host heap: the host's memory is its memory.
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    *free = (size_t)sysconf(_SC_AVPHYS_PAGES) * page;
+    *total = (size_t)sysconf(_SC_PHYS_PAGES) * page;
+#else
+    if (cudaMemGetInfo(free, total) != cudaSuccess) {
+        cudaGetLastError();
+        *free = *total = 0;
+    }
+#endif
+}
+
+std::string mib(size_t bytes) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.1f MiB", bytes / 1048576.0);
+    return text;
+}
+
+// What ran out, for whom, how full the device is, and the knobs that make a run fit (the label comes
+// from the innermost DeviceAllocLabel scope, e.g. the weight a loader was uploading).
+std::string out_of_memory_message(size_t size, size_t in_use) {
+    size_t free = 0, total = 0;
+    device_free_total(&free, &total);
+    const std::string& label = device_alloc_label();
+    return "out of GPU memory allocating " + (label.empty() ? std::string("an unlabelled buffer") : label) + " (" +
+           mib(size) + "; " + mib(in_use) + " already in use by sapt.cpp, " + mib(free) + " free of " + mib(total) +
+           " on the device)\nHINT: lower --batch-size (keeping the effective batch with --grad-accum), shorten "
+           "--max-source-len / --max-target-len, or store frozen weights in bf16 (--precision bf16)";
+}
+
 }  // namespace
+
+DeviceMemoryInfo device_memory_info() {
+    DeviceMemoryInfo info;
+    {
+        CachingAllocator& a = allocator();
+        std::lock_guard<std::mutex> guard(a.lock);
+        info.in_use = a.bytes_in_use;
+        info.cached = a.bytes_cached;
+    }
+    device_free_total(&info.free, &info.total);
+#ifdef SAPT_CUDA_EMU
+    info.emulated = true;
+#endif
+    return info;
+}
 
 void* device_alloc(size_t bytes) {
     CachingAllocator& a = allocator();
@@ -98,9 +150,7 @@ void* device_alloc(size_t bytes) {
         a.release_cache();
         if (cudaMalloc(&block, size) != cudaSuccess) {
             cudaGetLastError();
-            fail("device_alloc", "out of GPU memory (expected room for " + std::to_string(size) + " more bytes, " +
-                 std::to_string(a.bytes_in_use) + " bytes already in use)\nHINT: lower the batch size or the "
-                 "sequence length");
+            fail("device_alloc", out_of_memory_message(size, a.bytes_in_use));
         }
     }
     a.in_use[block] = size;

@@ -29,7 +29,7 @@ endif
 MODULES   := engine kernels kernels/cpu models sapt sapt/baselines tokenizer data
 LIB_SRCS  := $(foreach m,$(MODULES),$(wildcard $(m)/*.cpp))
 LIB_OBJS  := $(LIB_SRCS:%.cpp=$(BUILD)/%.o)
-PROGRAMS  := $(patsubst %.cpp,$(PROGRAM_DIR)%,$(wildcard train.cpp tokenize.cpp generate.cpp))
+PROGRAMS  := $(patsubst %.cpp,$(PROGRAM_DIR)%,$(wildcard train.cpp tokenize.cpp generate.cpp export.cpp))
 TEST_SRCS := $(wildcard tests/*.cpp)
 TEST_OBJS := $(TEST_SRCS:%.cpp=$(BUILD)/%.o)
 BENCH_SRCS:= $(filter-out bench/cuda_%.cpp,$(wildcard bench/*.cpp))  # bench/cuda_*: make bench-cuda

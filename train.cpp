@@ -27,6 +27,10 @@
 #include "sapt/baselines/compare.h"
 #include "sapt/builtin.h"
 #include "sapt/continual.h"
+#include "sapt/import_start.h"
+#include "sapt/peft.h"
+#include "sapt/run_eval.h"
+#include "sapt/run_folder.h"
 #include "sapt/report.h"
 
 static const char* kVersion = "sapt.cpp 0.1.0";
@@ -68,6 +72,11 @@ static void print_help() {
         "                          trainable tensors f32; about 2x faster GEMMs with AVX512-BF16 (default f32)\n"
         "  --seed N --threads N --out DIR\n"
         "  --stop-after N          stop after N tasks as if killed (then --resume)\n"
+        "  --import-adapters DIR[,DIR...]  start the sequence from LoRA adapters trained elsewhere, as its first,\n"
+        "                          finished tasks: an ./export folder (blocks and SALS keys) or PEFT adapter\n"
+        "                          folders named after tasks of --data (no keys: not for SAPT)\n"
+        "  --eval-only --run DIR --data DIR --tasks LIST   score a trained run's methods on tasks of a\n"
+        "                          CL_Benchmark folder, seen or unseen: DIR/eval.md and eval.json\n"
         "  --compat official       the official code's quirks: unmasked max-pool, KL not divided by the\n"
         "                          accumulation, BWT over T, dev = test, the official prompt cut and label draw\n"
         "  --help, --version\n",
@@ -81,8 +90,8 @@ static const std::vector<std::string> kValueOptions = {
     "data", "benchmark", "order", "model", "tokenizer", "pseudo-dir", "max-train-per-task", "max-test-per-task",
     "method", "pet", "lora-r", "lora-alpha", "kl", "epochs", "max-steps", "lr", "batch-size", "grad-accum",
     "max-source-len", "max-target-len", "generator-steps", "checkpoint-every", "seed", "threads", "out",
-    "stop-after", "compat", "resume", "pseudo-fraction", "pretrain-steps", "tasks", "compare", "precision"};
-static const std::vector<std::string> kFlagOptions = {"single"};
+    "stop-after", "compat", "resume", "pseudo-fraction", "pretrain-steps", "tasks", "compare", "precision", "run", "import-adapters"};
+static const std::vector<std::string> kFlagOptions = {"single", "eval-only"};
 
 static Args parse_args(int argc, char** argv) {
     Args args;
@@ -200,6 +209,8 @@ static int run(Args args) {
     }
     const auto start = std::chrono::steady_clock::now();
     if (args.count("threads")) omp_set_num_threads((int)get_int(args, "threads", 1, 1));
+    if (args.count("eval-only")) return train_eval_only(args);  // sapt/run_eval.h
+    if (args.count("run")) fail("--run", "goes with --eval-only (to continue a run: --resume)");
     const bool builtin = !args.count("data");
     const bool compat = get(args, "compat", "") == "official";
     if (args.count("compat") && !compat) fail("--compat", "expected 'official', got '" + get(args, "compat", "") + "'");
@@ -332,6 +343,20 @@ static int run(Args args) {
 
     const std::vector<std::string> methods =
         parse_comparison_methods(get(args, "method", builtin ? "sapt,seqlora" : "sapt"));
+    ImportedAdapters imported;  // --import-adapters (sapt/import_start.h): their tasks go first, finished
+    if (args.count("import-adapters")) {
+        if (args.count("compare")) fail("--import-adapters", "not with --compare (use --method)");
+        imported = read_imported_adapters(split_commas(args["import-adapters"]), model, o.sapt.lora_rank,
+                                          o.sapt.trans_hidden);
+        std::vector<Task> first;
+        for (const LoraBlock& block : imported.blocks) {
+            for (const Task& t : tasks) {
+                if (t.name == block.task) fail("--import-adapters", block.task + " is imported and also a task to train");
+            }
+            first.push_back(load_task(data_root, benchmark_name(benchmark_from_name(benchmark)), block.task, load));
+        }
+        tasks.insert(tasks.begin(), first.begin(), first.end());
+    }
 
     // Only now, with every input read and checked, does the run leave anything in its output folder.
     std::filesystem::create_directories(out_dir);
@@ -342,6 +367,7 @@ static int run(Args args) {
         saved.erase("stop-after");
         atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
     }
+    write_run_record(out_dir, model_dir, tokenizer_path, n_extra_ids, data_root);  // for ./generate, ./export
     RunReport report;
     report.title = builtin ? "sapt.cpp built-in run: SAPT vs SeqLoRA on the synthetic suite" : "sapt.cpp run: " + order.id;
     for (const Task& t : tasks) report.tasks.push_back(t.name);
@@ -378,6 +404,10 @@ static int run(Args args) {
         ContinualOptions om = o;
         om.method = m;
         om.out_dir = out_dir + "/" + m;
+        if (!imported.blocks.empty()) {
+            if (!std::filesystem::exists(checkpoint_path(om.out_dir))) write_imported_start(model, tokenizer, tasks, imported, om);
+            om.resume = true;
+        }
         MethodRun run_result;
         run_result.method = m;
         run_result.result = run_named_method(model, tokenizer, tasks, om, m);

@@ -117,7 +117,8 @@ EMU_FLAGS   := -std=c++17 -O2 -march=native -fopenmp -Wall -Wextra -I. -MMD -MP 
 # before libsapt.a and replaces the CPU-only one): tests/cuda/test_cuda_end_to_end.cpp runs whole models.
 EMU_OBJS    := $(CUDA_SRCS:%.cu=$(EMU_BUILD)/%.cu.o) $(EMU_BUILD)/kernels/cuda/cuda_emulator.o \
                $(patsubst %.cpp,$(EMU_BUILD)/%.o,$(wildcard tests/emu/*.cpp) tests/cuda/test_cuda_kernels.cpp \
-                 tests/cuda/test_cuda_end_to_end.cpp engine/tensor.cpp)
+                 tests/cuda/test_cuda_end_to_end.cpp engine/tensor.cpp \
+                 engine/device_memory.cpp tests/cuda/test_load_device_emu.cpp)
 CHECK_OBJS  := $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tests/kernel_checks*.cpp))
 
 $(EMU_BUILD)/%.cu.o: %.cu

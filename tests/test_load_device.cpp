@@ -11,6 +11,7 @@
 #include "engine/device.h"
 #include "engine/error.h"
 #include "tests/load_device_util.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -211,6 +212,25 @@ TEST_CASE("The staging buffer is bounded by the budget and by what the largest t
     CHECK(report.staging_bytes == 8);
     Model want = reference_model(kLlamaDir, false);
     require_same_weights(one_at_a_time, want, Device::CPU);
+}
+
+TEST_CASE("A llama2.c .bin is loaded through its mapping, then converted and moved one tensor at a time",
+          "[load-device]") {
+    std::string dir = shared_path("models/stories260K");
+    if (dir.empty()) return;
+    for (bool bf16 : {false, true}) {
+        INFO("bf16_frozen " << bf16);
+        DeviceLoadReport report;
+        DeviceLoadOptions options;
+        options.bf16_frozen = bf16;
+        Model got = load_pretrained_model_on(dir + "/stories260K.bin", Device::CPU, options, &report);
+        Model want = reference_model(dir + "/stories260K.bin", bf16);
+        require_same_weights(got, want, Device::CPU);
+        CHECK(report.tensors == (int)model_weights(want).size());
+        // f32 weights in the file: unchanged in f32, matrices halved in bf16 (the norm gains stay f32).
+        if (bf16) CHECK(report.device_bytes < report.file_bytes_read);
+        else CHECK(report.device_bytes == report.file_bytes_read);
+    }
 }
 
 TEST_CASE("Allocation labels nest and give back the outer label", "[load-device]") {

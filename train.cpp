@@ -23,6 +23,7 @@
 #include "data/orders.h"
 #include "engine/error.h"
 #include "engine/fileio.h"
+#include "models/memory_plan.h"
 #include "models/model_device.h"
 #include "sapt/baselines/compare.h"
 #include "sapt/builtin.h"
@@ -70,6 +71,13 @@ static void print_help() {
         "  --checkpoint-every N    optimizer steps between mid-task checkpoints (default 0: after each task)\n"
         "  --precision f32|bf16    bf16: frozen weights stored in bf16 and multiplied as bf16 (f32 sums),\n"
         "                          trainable tensors f32; about 2x faster GEMMs with AVX512-BF16 (default f32)\n"
+        "  --recompute none|layer  layer: each transformer block keeps only its input for backward and runs its\n"
+        "                          forward again there: same losses and gradients, a fraction of the activation\n"
+        "                          memory, about one more forward of compute (default none)\n"
+        "  --plan-memory           with the flags of a run: print its planned peak device memory (weights,\n"
+        "                          adapters and AdamW for K tasks, activations, logits, KV cache, generators)\n"
+        "                          from --model's config.json alone, the largest batch that fits, and exit\n"
+        "  --device-memory GB      the device memory --plan-memory plans for, in GiB (default 80)\n"
         "  --seed N --threads N --out DIR\n"
         "  --stop-after N          stop after N tasks as if killed (then --resume)\n"
         "  --import-adapters DIR[,DIR...]  start the sequence from LoRA adapters trained elsewhere, as its first,\n"
@@ -90,8 +98,8 @@ static const std::vector<std::string> kValueOptions = {
     "data", "benchmark", "order", "model", "tokenizer", "pseudo-dir", "max-train-per-task", "max-test-per-task",
     "method", "pet", "lora-r", "lora-alpha", "kl", "epochs", "max-steps", "lr", "batch-size", "grad-accum",
     "max-source-len", "max-target-len", "generator-steps", "checkpoint-every", "seed", "threads", "out",
-    "stop-after", "compat", "resume", "pseudo-fraction", "pretrain-steps", "tasks", "compare", "precision", "run", "import-adapters"};
-static const std::vector<std::string> kFlagOptions = {"single", "eval-only"};
+    "stop-after", "compat", "resume", "pseudo-fraction", "pretrain-steps", "tasks", "compare", "precision", "recompute", "device-memory", "run", "import-adapters"};
+static const std::vector<std::string> kFlagOptions = {"single", "plan-memory", "eval-only"};
 
 static Args parse_args(int argc, char** argv) {
     Args args;
@@ -192,7 +200,46 @@ static void lock_run_folder(const std::string& out_dir) {
     }
 }
 
+// --recompute none|layer -> whether training forwards recompute each block in backward (Model::recompute_layers).
+static bool recompute_layers_option(const Args& args) {
+    const std::string value = get(args, "recompute", "none");
+    if (value != "none" && value != "layer") fail("--recompute", "expected none or layer, got '" + value + "'");
+    return value == "layer";
+}
+
+// ./train --plan-memory: the run's memory plan (models/memory_plan.h) from --model's config.json alone;
+// nothing is loaded, trained or written. K is the number of tasks the run would train.
+static int plan_memory_command(const Args& args) {
+    const std::string model_dir = get(args, "model", "");
+    if (model_dir.empty()) fail("--plan-memory", "needs --model DIR (its config.json is all it reads)");
+    const std::string config_path = model_dir + "/config.json";
+    if (!std::filesystem::exists(config_path)) {
+        fail(config_path, "no such file (--plan-memory reads the Hugging Face config.json of --model)");
+    }
+    check_precision_name(get(args, "precision", "f32"), "--precision");
+    MemoryPlanOptions o;
+    o.batch_size = (int)get_int(args, "batch-size", 8, 1);
+    o.source_length = (int)get_int(args, "max-source-len", 512, 2);
+    o.target_length = (int)get_int(args, "max-target-len", 50, 1);
+    o.lora_rank = (int)get_int(args, "lora-r", 4, 1);
+    o.frozen_bf16 = get(args, "precision", "f32") == "bf16";
+    o.recompute_layers = recompute_layers_option(args);
+    o.selection = get(args, "method", "sapt") == "sapt";
+    o.generators = o.selection && !args.count("pseudo-dir");  // SAPT trains a generator per task
+    const std::vector<std::string> chosen = split_commas(get(args, "tasks", ""));
+    if (!chosen.empty()) {
+        o.n_tasks = (int)chosen.size();
+    } else if (args.count("data")) {
+        o.n_tasks = (int)load_order(get(args, "data", "") + "/orders.json", get(args, "order", "builtin")).tasks.size();
+    }  // else the paper's longest sequence, 15 tasks
+    const float device_gib = get_float(args, "device-memory", 80.0f);
+    if (!(device_gib > 0)) fail("--device-memory", "expected a positive size in GiB, got '" + get(args, "device-memory", "") + "'");
+    std::printf("%s", format_memory_plan(read_file(config_path), config_path, o, device_gib * 1073741824.0).c_str());
+    return 0;
+}
+
 static int run(Args args) {
+    if (args.count("plan-memory")) return plan_memory_command(args);
     if (args.count("resume")) {  // the saved arguments of that run, then the resume flag
         const std::string dir = args["resume"];
         const std::string path = dir + "/args.json";
@@ -286,6 +333,7 @@ static int run(Args args) {
     }
     if (model_dir.empty()) fail("--model", "a Hugging Face model directory is needed with --data (or --pretrain-steps)");
     Model model = load_pretrained_model(model_dir);
+    model.recompute_layers = recompute_layers_option(args);
     model_apply_precision(model, get(args, "precision", "f32"), "--precision");
     if (tokenizer_path.empty()) {
         for (const char* name : {"/spiece.model", "/tokenizer.model"}) {

@@ -24,6 +24,16 @@ void tape_clear();  // drop the recorded graph without running it (e.g. after an
 // Runs the tape backward from a scalar `loss` (numel 1), then clears it.
 void backward(const Tensor& loss);
 
+// Activation recomputation (checkpointing, Chen et al. 2016): runs `forward` (a transformer block) now,
+// keeps none of its inner activations on the tape, and records one entry that, during backward, runs
+// `forward` again with the tape on and sends the output's gradient back through that fresh sub-tape into
+// whatever the block read (its input, the adapters its PET hook touches, shared tensors such as a
+// position bias). The same ops run in the same order with the same dropout draws (the global RNG is
+// rewound), so every gradient is bit-identical to the unrecomputed one. `forward` must capture by value
+// what it reads, and what it points to (model, hook) must outlive the backward. Without grad mode it
+// is just forward().
+Tensor recompute_in_backward(const char* op, std::function<Tensor()> forward);
+
 // Evaluation scope: no op records while one is alive.
 struct NoGradScope {
     bool previous;

@@ -3,6 +3,7 @@
 // kernels_for(Device::CUDA) returns cuda_kernels. No op and no autograd here.
 #include "engine/tensor.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -48,6 +49,25 @@ static void require_cuda_build(const char* where) {
 #endif
 }
 
+// The requested sizes (not the allocator's rounding), per device: index 0 host, 1 GPU.
+static std::atomic<size_t> bytes_live[2], bytes_peak[2];
+
+static int device_index(Device device) { return device == Device::CPU ? 0 : 1; }
+
+static void count_alloc(Device device, size_t bytes) {
+    const int d = device_index(device);
+    const size_t now = bytes_live[d].fetch_add(bytes) + bytes;
+    size_t peak = bytes_peak[d].load();
+    while (now > peak && !bytes_peak[d].compare_exchange_weak(peak, now)) {
+    }
+}
+
+size_t tensor_bytes_live(Device device) { return bytes_live[device_index(device)].load(); }
+size_t tensor_bytes_peak(Device device) { return bytes_peak[device_index(device)].load(); }
+void tensor_bytes_reset_peak(Device device) {
+    bytes_peak[device_index(device)].store(bytes_live[device_index(device)].load());
+}
+
 // Allocates without clearing: most op outputs are overwritten in full right away.
 static std::shared_ptr<Buffer> buffer_alloc_uninitialized(size_t bytes, Device device) {
     auto buffer = std::make_shared<Buffer>();
@@ -59,14 +79,22 @@ static std::shared_ptr<Buffer> buffer_alloc_uninitialized(size_t bytes, Device d
         void* data = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
         if (!data) fail("buffer_alloc", "out of host memory (asked for " + std::to_string(bytes) + " bytes)");
         buffer->data = data;
-        buffer->owner = std::shared_ptr<void>(data, std::free);
+        count_alloc(Device::CPU, bytes);
+        buffer->owner = std::shared_ptr<void>(data, [bytes](void* p) {
+            bytes_live[0].fetch_sub(bytes);
+            std::free(p);
+        });
         return buffer;
     }
     require_cuda_build("buffer_alloc");
 #ifdef SAPT_CUDA
     void* data = device_alloc(bytes == 0 ? 4 : bytes);
     buffer->data = data;
-    buffer->owner = std::shared_ptr<void>(data, device_free);
+    count_alloc(Device::CUDA, bytes);
+    buffer->owner = std::shared_ptr<void>(data, [bytes](void* p) {
+        bytes_live[1].fetch_sub(bytes);
+        device_free(p);
+    });
 #endif
     return buffer;
 }

@@ -27,6 +27,14 @@ struct Buffer {
     std::shared_ptr<void> owner;
 };
 std::shared_ptr<Buffer> buffer_alloc(size_t bytes, Device device);  // zero-filled
+
+// Bytes of the buffers tensor_empty / buffer_alloc hold right now on `device` (views of mapped files
+// and other wrapped memory do not count), and the most held at once since the last reset. Tensors,
+// gradients and whatever the tape keeps alive all live in such buffers, so the peak of a training step
+// is what the memory planner (models/memory_plan.h) predicts. Counted across threads.
+size_t tensor_bytes_live(Device device);
+size_t tensor_bytes_peak(Device device);
+void tensor_bytes_reset_peak(Device device);  // peak := live
 std::shared_ptr<Buffer> buffer_wrap(void* data, size_t bytes, std::shared_ptr<void> owner);  // CPU view
 
 struct TensorData {

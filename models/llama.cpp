@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "models/layers.h"
@@ -46,15 +47,45 @@ static Tensor rope_positions(const Tensor& positions, int64_t B, int64_t T, int6
     return index_tensor({B, lead + T}, out, device);
 }
 
+// One decoder layer: h (B, Tq, C) -> h (B, Tq, C). With a cache, k and v (B, T_seen, Hkv, D) are
+// appended to layer l's entries and attention reads all of them.
+static Tensor decoder_layer(const LlamaModel& model, size_t l, const Tensor& h_in, const Tensor& rope_pos,
+                            const Tensor& key_mask, const PetHook* hook, LlamaCache* cache) {
+    const LlamaConfig& c = model.config;
+    const LlamaLayer& layer = model.layers[l];
+    int64_t B = h_in.dim(0), Tq = h_in.dim(1);
+    int H = c.num_attention_heads, Hkv = c.num_key_value_heads, D = c.head_dim();
+    Tensor x = rms_norm(h_in, layer.attn_norm, c.rms_norm_eps);
+    // The PET delta joins q and v before RoPE, as in the official SAPT code.
+    Tensor q = reshape(adapted_projection(x, layer.q, layer.site_q, hook), {B, Tq, H, D});
+    Tensor k = reshape(linear(x, layer.k), {B, Tq, Hkv, D});
+    Tensor v = reshape(adapted_projection(x, layer.v, layer.site_v, hook), {B, Tq, Hkv, D});
+    q = rope(q, rope_pos, c.rope_theta);
+    k = rope(k, rope_pos, c.rope_theta);
+    if (cache) {
+        if (cache->k[l].defined()) {
+            k = concat({cache->k[l], k}, 1);
+            v = concat({cache->v[l], v}, 1);
+        }
+        cache->k[l] = k;
+        cache->v[l] = v;
+    }
+    Tensor context = attention(q, k, v, Tensor{}, key_mask, 1.0f / std::sqrt((float)D), true);
+    Tensor h = add(h_in, linear(reshape(context, {B, Tq, (int64_t)H * D}), layer.o));
+
+    x = rms_norm(h, layer.ffn_norm, c.rms_norm_eps);
+    Tensor mlp = linear(mul(silu(linear(x, layer.gate)), linear(x, layer.up)), layer.down);
+    return add(h, mlp);
+}
+
 Tensor llama_forward(const LlamaModel& model, const Tensor& ids, const Tensor& mask, const Tensor& positions,
                      const PetHook* hook, LlamaCache* cache, bool last_position_only,
-                     std::vector<Tensor>* hidden_states) {
+                     std::vector<Tensor>* hidden_states, const LlamaRunOptions& options) {
     const LlamaConfig& c = model.config;
     int64_t past = cache ? cache->length : 0;  // positions in the cache, soft prompt included
     int64_t P = cache ? cache->prefix_length : 0;
     check_ids_and_mask(ids, mask, past - P, "llama_forward");
     int64_t B = ids.dim(0), T = ids.dim(1);
-    int H = c.num_attention_heads, Hkv = c.num_key_value_heads, D = c.head_dim();
 
     Tensor h = embedding(ids, model.embed);  // (B, T, C)
     bool prefix_in_this_call = false;
@@ -77,28 +108,14 @@ Tensor llama_forward(const LlamaModel& model, const Tensor& ids, const Tensor& m
 
     if (hidden_states) hidden_states->assign(1, h);
     for (size_t l = 0; l < model.layers.size(); l++) {
-        const LlamaLayer& layer = model.layers[l];
-        Tensor x = rms_norm(h, layer.attn_norm, c.rms_norm_eps);
-        // The PET delta joins q and v before RoPE, as in the official SAPT code.
-        Tensor q = reshape(adapted_projection(x, layer.q, layer.site_q, hook), {B, Tq, H, D});
-        Tensor k = reshape(linear(x, layer.k), {B, Tq, Hkv, D});
-        Tensor v = reshape(adapted_projection(x, layer.v, layer.site_v, hook), {B, Tq, Hkv, D});
-        q = rope(q, rope_pos, c.rope_theta);
-        k = rope(k, rope_pos, c.rope_theta);
-        if (cache) {
-            if (cache->k[l].defined()) {
-                k = concat({cache->k[l], k}, 1);
-                v = concat({cache->v[l], v}, 1);
-            }
-            cache->k[l] = k;
-            cache->v[l] = v;
+        // A cached forward is generation (no backward), so only the training forward recomputes.
+        if (options.recompute_layers && cache == nullptr) {
+            h = recompute_in_backward("llama_layer", [&model, l, h, rope_pos, key_mask, hook]() {
+                return decoder_layer(model, l, h, rope_pos, key_mask, hook, nullptr);
+            });
+        } else {
+            h = decoder_layer(model, l, h, rope_pos, key_mask, hook, cache);
         }
-        Tensor context = attention(q, k, v, Tensor{}, key_mask, 1.0f / std::sqrt((float)D), true);
-        h = add(h, linear(reshape(context, {B, Tq, (int64_t)H * D}), layer.o));
-
-        x = rms_norm(h, layer.ffn_norm, c.rms_norm_eps);
-        Tensor mlp = linear(mul(silu(linear(x, layer.gate)), linear(x, layer.up)), layer.down);
-        h = add(h, mlp);
         if (hidden_states) hidden_states->push_back(h);
     }
     if (cache) {

@@ -35,6 +35,13 @@ struct LlamaCache {
     int64_t prefix_length = 0;  // P, the soft prompt the first call prepended
 };
 
+// recompute_layers: in a training forward (no cache, grad mode on) each layer keeps only its input on
+// the tape and runs again during backward (engine/autograd.h, recompute_in_backward): same losses and
+// gradients, a fraction of the activation memory.
+struct LlamaRunOptions {
+    bool recompute_layers = false;
+};
+
 // The adapted projections in site order: for each layer q then v ("model.layers.N.self_attn.q_proj").
 std::vector<AdaptedSite> llama_adapted_sites(const LlamaConfig& config);
 
@@ -47,7 +54,8 @@ std::vector<AdaptedSite> llama_adapted_sites(const LlamaConfig& config);
 // hidden_states: the embeddings, each layer's output and, last, the final-norm output.
 Tensor llama_forward(const LlamaModel& model, const Tensor& ids, const Tensor& mask, const Tensor& positions,
                      const PetHook* hook, LlamaCache* cache, bool last_position_only,
-                     std::vector<Tensor>* hidden_states = nullptr);
+                     std::vector<Tensor>* hidden_states = nullptr,
+                     const LlamaRunOptions& options = LlamaRunOptions{});
 
 // Causal-LM loss as HF: logits[:, :-1] against labels[:, 1:], mean over targets != -100.
 Tensor llama_loss(const Tensor& logits, const Tensor& labels);

@@ -14,6 +14,9 @@ struct Model {
     ModelKind kind = ModelKind::T5;
     T5Model t5;        // when kind == T5
     LlamaModel llama;  // when kind == Llama
+    // Training forwards recompute each block during backward instead of keeping its activations
+    // (./train --recompute layer); model_loss passes it on as the T5 / LLaMA run option.
+    bool recompute_layers = false;
 };
 
 // Loads a Hugging Face directory (config.json + model.safetensors or a sharded

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "models/layers.h"
@@ -72,6 +73,38 @@ Tensor t5_logits(const T5Model& model, const Tensor& decoder_states) {
     return linear(scale(decoder_states, rescale), model.shared);
 }
 
+// One encoder block: h (B, T, C) -> h (B, T, C); bias (H, T, T) is the stack's shared position bias.
+static Tensor encoder_block(const T5Model& model, const T5Block& block, const Tensor& h_in, const Tensor& bias,
+                            const Tensor& mask, const PetHook* hook, const T5RunOptions& options) {
+    const T5Config& c = model.config;
+    Tensor x = rms_norm(h_in, block.self_attn_norm, c.layer_norm_epsilon);
+    Tensor k, v;
+    t5_keys_values(model, block.self_attn, x, hook, &k, &v);
+    Tensor attn = t5_attention_core(model, block.self_attn, x, k, v, bias, mask, false, hook);
+    Tensor h = add(h_in, maybe_dropout(model, attn, options));
+    Tensor ffn = t5_feed_forward(model, block.ffn, rms_norm(h, block.ffn_norm, c.layer_norm_epsilon), options);
+    return add(h, maybe_dropout(model, ffn, options));
+}
+
+// One decoder block: causal self-attention, cross-attention over the encoder states, FFN.
+static Tensor decoder_block(const T5Model& model, const T5Block& block, const Tensor& h_in, const Tensor& bias,
+                            const T5EncoderOutput& encoded, const PetHook* hook, const T5RunOptions& options) {
+    const T5Config& c = model.config;
+    Tensor x = rms_norm(h_in, block.self_attn_norm, c.layer_norm_epsilon);
+    Tensor k, v;
+    t5_keys_values(model, block.self_attn, x, hook, &k, &v);
+    Tensor attn = t5_attention_core(model, block.self_attn, x, k, v, bias, Tensor{}, true, hook);
+    Tensor h = add(h_in, maybe_dropout(model, attn, options));
+
+    x = rms_norm(h, block.cross_attn_norm, c.layer_norm_epsilon);
+    t5_keys_values(model, block.cross_attn, encoded.states, hook, &k, &v);
+    Tensor cross = t5_attention_core(model, block.cross_attn, x, k, v, Tensor{}, encoded.mask, false, hook);
+    h = add(h, maybe_dropout(model, cross, options));
+
+    Tensor ffn = t5_feed_forward(model, block.ffn, rms_norm(h, block.ffn_norm, c.layer_norm_epsilon), options);
+    return add(h, maybe_dropout(model, ffn, options));
+}
+
 T5EncoderOutput t5_encode(const T5Model& model, const Tensor& input_ids, const Tensor& attention_mask,
                           const PetHook* hook, const T5RunOptions& options, std::vector<Tensor>* hidden_states) {
     check_ids_and_mask(input_ids, attention_mask, 0, "t5_encode");
@@ -88,13 +121,13 @@ T5EncoderOutput t5_encode(const T5Model& model, const Tensor& input_ids, const T
     Tensor bias = t5_position_bias(model.encoder_relative_bias, c, true, 0, T, T);  // (H, T, T)
     if (hidden_states) hidden_states->assign(1, h);
     for (const T5Block& block : model.encoder) {
-        Tensor x = rms_norm(h, block.self_attn_norm, c.layer_norm_epsilon);
-        Tensor k, v;
-        t5_keys_values(model, block.self_attn, x, hook, &k, &v);
-        Tensor attn = t5_attention_core(model, block.self_attn, x, k, v, bias, mask, false, hook);
-        h = add(h, maybe_dropout(model, attn, options));
-        Tensor ffn = t5_feed_forward(model, block.ffn, rms_norm(h, block.ffn_norm, c.layer_norm_epsilon), options);
-        h = add(h, maybe_dropout(model, ffn, options));
+        if (options.recompute_layers) {
+            h = recompute_in_backward("t5_encoder_block", [&model, &block, h, bias, mask, hook, options]() {
+                return encoder_block(model, block, h, bias, mask, hook, options);
+            });
+        } else {
+            h = encoder_block(model, block, h, bias, mask, hook, options);
+        }
         if (hidden_states) hidden_states->push_back(h);
     }
     h = maybe_dropout(model, rms_norm(h, model.encoder_final_norm, c.layer_norm_epsilon), options);
@@ -116,19 +149,13 @@ Tensor t5_decode(const T5Model& model, const Tensor& decoder_input_ids, const T5
     Tensor bias = t5_position_bias(model.decoder_relative_bias, c, false, 0, T, T);
     if (hidden_states) hidden_states->assign(1, h);
     for (const T5Block& block : model.decoder) {
-        Tensor x = rms_norm(h, block.self_attn_norm, c.layer_norm_epsilon);
-        Tensor k, v;
-        t5_keys_values(model, block.self_attn, x, hook, &k, &v);
-        Tensor attn = t5_attention_core(model, block.self_attn, x, k, v, bias, Tensor{}, true, hook);
-        h = add(h, maybe_dropout(model, attn, options));
-
-        x = rms_norm(h, block.cross_attn_norm, c.layer_norm_epsilon);
-        t5_keys_values(model, block.cross_attn, encoded.states, hook, &k, &v);
-        Tensor cross = t5_attention_core(model, block.cross_attn, x, k, v, Tensor{}, encoded.mask, false, hook);
-        h = add(h, maybe_dropout(model, cross, options));
-
-        Tensor ffn = t5_feed_forward(model, block.ffn, rms_norm(h, block.ffn_norm, c.layer_norm_epsilon), options);
-        h = add(h, maybe_dropout(model, ffn, options));
+        if (options.recompute_layers) {
+            h = recompute_in_backward("t5_decoder_block", [&model, &block, h, bias, encoded, hook, options]() {
+                return decoder_block(model, block, h, bias, encoded, hook, options);
+            });
+        } else {
+            h = decoder_block(model, block, h, bias, encoded, hook, options);
+        }
         if (hidden_states) hidden_states->push_back(h);
     }
     h = maybe_dropout(model, rms_norm(h, model.decoder_final_norm, c.layer_norm_epsilon), options);

@@ -42,8 +42,11 @@ struct T5Model {
 
 // Options of one forward. Dropout (config.dropout_rate) is applied where HF applies it when `training`;
 // the one place we do not is the attention probabilities (the fused attention keeps no probabilities).
+// recompute_layers: each block keeps only its input on the tape and runs again during backward
+// (engine/autograd.h, recompute_in_backward); same losses and gradients, a fraction of the memory.
 struct T5RunOptions {
     bool training = false;
+    bool recompute_layers = false;
 };
 
 // The adapted projections, in site order: encoder blocks (self q, self v), then decoder blocks

@@ -19,12 +19,15 @@ Tensor model_loss(const Model& model, const PetHook* hook, const Batch& batch, b
     if (model.kind == ModelKind::T5) {
         T5RunOptions run;
         run.training = training;
+        run.recompute_layers = model.recompute_layers;
         T5EncoderOutput encoded = t5_encode(model.t5, batch.input_ids, batch.mask, hook, run);
         Tensor decoder_input = t5_shift_right(batch.labels, model.t5.config);
         return t5_loss(t5_decode(model.t5, decoder_input, encoded, hook, run), batch.labels);
     }
     // HF's training forward takes positions 0..T-1 whatever the left padding (no position_ids passed).
-    Tensor logits = llama_forward(model.llama, batch.input_ids, batch.mask, Tensor{}, hook, nullptr, false);
+    LlamaRunOptions run;
+    run.recompute_layers = model.recompute_layers;
+    Tensor logits = llama_forward(model.llama, batch.input_ids, batch.mask, Tensor{}, hook, nullptr, false, nullptr, run);
     return llama_loss(logits, batch.labels);
 }
 

@@ -216,13 +216,15 @@ static int plan_memory_command(const Args& args) {
     if (!std::filesystem::exists(config_path)) {
         fail(config_path, "no such file (--plan-memory reads the Hugging Face config.json of --model)");
     }
-    check_precision_name(get(args, "precision", "f32"), "--precision");
+    // As a run chooses it: bf16 frozen weights by default on a GPU.
+    const std::string precision = get(args, "precision", get(args, "device", "cpu") == "cuda" ? "bf16" : "f32");
+    check_precision_name(precision, "--precision");
     MemoryPlanOptions o;
     o.batch_size = (int)get_int(args, "batch-size", 8, 1);
     o.source_length = (int)get_int(args, "max-source-len", 512, 2);
     o.target_length = (int)get_int(args, "max-target-len", 50, 1);
     o.lora_rank = (int)get_int(args, "lora-r", 4, 1);
-    o.frozen_bf16 = get(args, "precision", "f32") == "bf16";
+    o.frozen_bf16 = precision == "bf16";
     o.recompute_layers = recompute_layers_option(args);
     o.selection = get(args, "method", "sapt") == "sapt";
     o.generators = o.selection && !args.count("pseudo-dir");  // SAPT trains a generator per task
@@ -262,6 +264,7 @@ static int run(Args args) {
     const bool compat = get(args, "compat", "") == "official";
     if (args.count("compat") && !compat) fail("--compat", "expected 'official', got '" + get(args, "compat", "") + "'");
     check_precision_name(get(args, "precision", "f32"), "--precision");
+    recompute_layers_option(args);  // a wrong --recompute fails now, not after the data and the model are loaded
     const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
 
     // ---- data, tokenizer, backbone -----------------------------------------------------------------

@@ -1,15 +1,18 @@
 // test_memory_plan.cpp — the memory planner (models/memory_plan.h): its training-step plan against the
 // measured peak of live tensor bytes of real SAPT steps on small random T5 and LLaMA models (within 10%,
 // with and without recomputation), its weight counts against the published parameter counts of the
-// paper's four backbones, and the largest-batch search and the warning of ./train --plan-memory.
+// paper's four backbones, the largest-batch search, and ./train --plan-memory with its warning.
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
 
 #include "bench/models_random.h"
+#include "engine/fileio.h"
 #include "models/memory_plan.h"
 #include "sapt/sapt.h"
 #include "sapt/trainer.h"
+#include "reliability_util.h"
 #include "test_sapt_util.h"
 
 namespace {
@@ -263,4 +266,33 @@ TEST_CASE("A memory plan with a zero batch or no tasks is refused with the confi
     o.batch_size = 8;
     o.n_tasks = 0;
     CHECK_THROWS_WITH(plan_memory(paper_backbones()[0].json, "cfg/config.json", o), Catch::Contains("tasks 0"));
+}
+
+TEST_CASE("./train --plan-memory prints the plan from config.json alone, writes nothing, and warns with the flag",
+          "[memory-plan]") {
+    const std::string dir = reliability_dir("plan_memory");
+    std::filesystem::create_directories(dir + "/llama-2-13b");
+    atomic_write_file(dir + "/llama-2-13b/config.json", paper_backbones()[3].json);  // no weights at all
+    const std::vector<std::string> base = {"--plan-memory", "--model", "llama-2-13b", "--precision", "bf16",
+                                           "--data", "no_such_folder_is_read", "--tasks", "a,b,c"};
+    std::string output;
+    std::vector<std::string> args = base;
+    args.insert(args.end(), {"--recompute", "layer", "--device-memory", "80"});
+    REQUIRE(run_program("train", args, dir, &output) == 0);
+    CHECK(output.find("3 tasks") != std::string::npos);  // K from --tasks
+    CHECK(output.find("peak with --recompute layer") != std::string::npos);
+    CHECK(output.find("WARNING") == std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir + "/runs/no_such_folder_is_read"));
+
+    args = base;  // --recompute none (the default) does not fit: the warning names the flag
+    REQUIRE(run_program("train", args, dir, &output) == 0);
+    CHECK(output.find("WARNING: this run will not fit in 80.0 GiB") != std::string::npos);
+    CHECK(output.find("add --recompute layer") != std::string::npos);
+
+    args = base;
+    args.insert(args.end(), {"--recompute", "sometimes"});
+    CHECK(run_program("train", args, dir, &output) != 0);
+    CHECK(output.find("--recompute: expected none or layer, got 'sometimes'") != std::string::npos);
+    CHECK(run_program("train", {"--plan-memory", "--model", "missing_model"}, dir, &output) != 0);
+    CHECK(output.find("missing_model/config.json") != std::string::npos);
 }

@@ -23,6 +23,7 @@
 #include "data/orders.h"
 #include "engine/error.h"
 #include "engine/fileio.h"
+#include "engine/interrupt.h"
 #include "models/memory_plan.h"
 #include "models/model_device.h"
 #include "sapt/baselines/compare.h"
@@ -80,6 +81,8 @@ static void print_help() {
         "  --device-memory GB      the device memory --plan-memory plans for, in GiB (default 80)\n"
         "  --seed N --threads N --out DIR\n"
         "  --stop-after N          stop after N tasks as if killed (then --resume)\n"
+        "  Ctrl-C / SIGTERM        finish the optimizer step, write a checkpoint, exit 130 / 143 (then --resume);\n"
+        "                          a second one stops at once (whole files only)\n"
         "  --import-adapters DIR[,DIR...]  start the sequence from LoRA adapters trained elsewhere, as its first,\n"
         "                          finished tasks: an ./export folder (blocks and SALS keys) or PEFT adapter\n"
         "                          folders named after tasks of --data (no keys: not for SAPT)\n"
@@ -240,6 +243,14 @@ static int plan_memory_command(const Args& args) {
     return 0;
 }
 
+// After SIGINT / SIGTERM (engine/interrupt.h): the loop has written its checkpoint; say how to go on and exit
+// with 128 + the signal number, as a shell reports a process ended by that signal (130, 143).
+static int stopped_by_signal(const std::string& out_dir) {
+    std::fprintf(stderr, "\n./train: interrupted by %s; the checkpoint is written; continue with: ./train --resume %s\n",
+                 interrupt_signal_name(), out_dir.c_str());
+    return 128 + interrupt_signal();
+}
+
 static int run(Args args) {
     if (args.count("plan-memory")) return plan_memory_command(args);
     if (args.count("resume")) {  // the saved arguments of that run, then the resume flag
@@ -253,6 +264,15 @@ static int run(Args args) {
             if (!it->is_string()) fail(path, "argument '" + it.key() + "' is not a string (got " + it->type_name() + ")");
             saved[it.key()] = it->get<std::string>();
         }
+        for (const auto& [name, value] : saved) {  // a hand-edited file is checked as a command line would be
+            bool known = false;
+            for (const auto& o : kValueOptions) known = known || o == name;
+            for (const auto& o : kFlagOptions) known = known || o == name;
+            if (!known || name == "resume") fail(path, "unknown saved argument '" + name + "' (expected options of ./train)");
+        }
+        // The run continues where its folder is now: a moved or copied folder never writes into the folder it
+        // was started in, and nothing in args.json can send this run's writes elsewhere.
+        saved["out"] = dir;
         saved["resume"] = dir;
         args = saved;
     }
@@ -273,7 +293,7 @@ static int run(Args args) {
     std::string tokenizer_path = get(args, "tokenizer", "");
     BuiltinOptions bo = builtin_options(args);
     if (builtin) {
-        data_root = "runs/builtin_data";
+        data_root = "runs/builtin_data/" + builtin_suite_key(bo);
         write_builtin_suite(bo, data_root);
     }
     const std::string orders = data_root + "/orders.json";
@@ -438,6 +458,7 @@ static int run(Args args) {
     if (args.count("compare")) {  // every method on the same backbone, data, order and budget
         o.out_dir = out_dir;       // each method logs under out_dir/<method>
         Comparison comparison = run_comparison(model, tokenizer, tasks, o, parse_comparison_methods(args["compare"]));
+        if (comparison.interrupted) return stopped_by_signal(out_dir);
         comparison.title = "method comparison: " + order.id + " (" + std::to_string(tasks.size()) + " tasks)";
         comparison.settings = report.settings;
         write_comparison(out_dir, comparison);
@@ -464,12 +485,15 @@ static int run(Args args) {
         run_result.result = run_named_method(model, tokenizer, tasks, om, m);
         stopped = stopped || run_result.result.stopped;
         report.runs.push_back(run_result);
+        if (interrupt_requested()) break;  // the next methods would each train one step and stop
     }
+    if (interrupt_requested()) return stopped_by_signal(out_dir);
     if (stopped) {
         std::printf("stopped as asked (--stop-after); continue with: ./train --resume %s\n", out_dir.c_str());
         return 0;
     }
     if (args.count("single") || builtin) report.single = single_task_scores(model, tokenizer, tasks, o);
+    if (interrupt_requested()) return stopped_by_signal(out_dir);
     for (MethodRun& r : report.runs) {  // mtl and single have no sequence: AP only
         r.scores = r.method == "mtl" || r.method == "single" ? comparison_scores(r.method, r.result, report.single)
                                                              : score_run(r.result, report.single, compat);
@@ -498,6 +522,7 @@ static void restart_with_passive_waiting(char** argv) {
 
 int main(int argc, char** argv) {
     restart_with_passive_waiting(argv);
+    install_interrupt_handlers();
     for (int i = 1; i < argc; i++) {
         if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) { print_help(); return 0; }
         if (!std::strcmp(argv[i], "--version")) { std::printf("%s\n", kVersion); return 0; }
@@ -506,6 +531,6 @@ int main(int argc, char** argv) {
         return run(parse_args(argc, argv));
     } catch (const std::exception& e) {
         std::fprintf(stderr, "./train: %s\n", e.what());
-        return 1;
+        return interrupt_requested() ? 128 + interrupt_signal() : 1;
     }
 }

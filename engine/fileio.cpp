@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -74,44 +75,127 @@ static void remove_dead_writers_temporaries(const std::string& final_path) {
     ::closedir(d);
 }
 
+// ---- the temporaries in progress, for a second signal's handler -------------------------------------
+// A fixed table of C strings, because the handler may neither allocate nor take a lock. A slot is claimed
+// (1), filled, then published (2); the handler unlinks only published slots.
+struct TemporarySlot {
+    std::atomic<int> state{0};  // 0 free, 1 being filled, 2 published
+    char path[4096];
+};
+static TemporarySlot g_temporaries[16];
+
+static int register_temporary(const std::string& temp_path) {
+    if (temp_path.size() >= sizeof(g_temporaries[0].path)) return -1;
+    for (int i = 0; i < 16; i++) {
+        int expected = 0;
+        if (!g_temporaries[i].state.compare_exchange_strong(expected, 1)) continue;
+        std::memcpy(g_temporaries[i].path, temp_path.c_str(), temp_path.size() + 1);
+        g_temporaries[i].state.store(2);
+        return i;
+    }
+    return -1;  // more than 16 writers at once: a second signal leaves this one's temporary to the next run
+}
+
+static void unregister_temporary(int slot) {
+    if (slot >= 0) g_temporaries[slot].state.store(0);
+}
+
+void fileio_remove_temporaries_now() {
+    for (TemporarySlot& slot : g_temporaries) {
+        if (slot.state.load() == 2) ::unlink(slot.path);
+    }
+}
+
+// ---- simulated failures (tests) ----------------------------------------------------------------------
+struct WriteFault {
+    bool armed = false;
+    long long bytes_left = 0;
+    int error_number = 0;
+    WriteStage stage = WriteStage::Write;
+};
+static WriteFault g_fault;
+
+void fileio_fail_writes_after(long long bytes, int error_number, WriteStage stage) {
+    g_fault = WriteFault{true, bytes, error_number, stage};
+}
+
+void fileio_stop_failing_writes() { g_fault = WriteFault{}; }
+
+// Counts `bytes` against the budget; true (errno set) when this write must fail.
+static bool injected_write_failure(size_t bytes) {
+    if (!g_fault.armed || g_fault.stage != WriteStage::Write) return false;
+    if ((long long)bytes <= g_fault.bytes_left) {
+        g_fault.bytes_left -= (long long)bytes;
+        return false;
+    }
+    errno = g_fault.error_number;
+    return true;
+}
+
+static bool injected_commit_failure(WriteStage stage) {
+    if (!g_fault.armed || g_fault.stage != stage || g_fault.bytes_left > 0) return false;
+    errno = g_fault.error_number;
+    return true;
+}
+
+// write() of all `bytes`, retried after EINTR and short writes; false with errno set on failure.
+static bool write_all(int fd, const void* data, size_t bytes) {
+    if (injected_write_failure(bytes)) return false;
+    if (g_fault.armed && g_fault.stage != WriteStage::Write) g_fault.bytes_left -= (long long)bytes;
+    const char* next = (const char*)data;
+    while (bytes > 0) {
+        ssize_t wrote = ::write(fd, next, bytes);
+        if (wrote < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        next += wrote;
+        bytes -= (size_t)wrote;
+    }
+    return true;
+}
+
+// ---- atomic writes -------------------------------------------------------------------------------------
+// The message of a failed write: the final name (what the user knows), the cause, and what is left.
+static std::string write_failure(const std::string& what, const std::string& why) {
+    return what + " (" + why + "); the file keeps its previous contents, no temporary file is left";
+}
+
 AtomicWriter::AtomicWriter(const std::string& final_path) : path(final_path), temp_path(temporary_name(final_path)) {
     remove_dead_writers_temporaries(final_path);
-    fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) fail(temp_path, "cannot create (" + errno_text() + ")");
+    fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) fail(path, "cannot create its temporary file " + temp_path + " (" + errno_text() + ")");
+    slot = register_temporary(temp_path);
 }
 
 AtomicWriter::~AtomicWriter() {
     if (committed) return;
     if (fd >= 0) ::close(fd);
     ::unlink(temp_path.c_str());
+    unregister_temporary(slot);
 }
 
 void AtomicWriter::write(const void* data, size_t bytes) {
     if (committed) fail(path, "write after commit");
-    const char* next = (const char*)data;
-    while (bytes > 0) {
-        ssize_t wrote = ::write(fd, next, bytes);
-        if (wrote < 0) {
-            if (errno == EINTR) continue;
-            fail(temp_path, "write failed (" + errno_text() + ")");
-        }
-        next += wrote;
-        bytes -= (size_t)wrote;
-    }
+    if (!write_all(fd, data, bytes)) fail(path, write_failure("write failed", errno_text()));
 }
 
 void AtomicWriter::commit() {
     if (committed) fail(path, "committed twice");
-    if (::fsync(fd) != 0) fail(temp_path, "fsync failed (" + errno_text() + ")");
+    // fsync and close report what the page cache hid from write(): EIO, and ENOSPC / EDQUOT on NFS.
+    if (injected_commit_failure(WriteStage::Fsync) || ::fsync(fd) != 0) {
+        fail(path, write_failure("fsync failed", errno_text()));
+    }
     int closed = ::close(fd);
     fd = -1;
-    if (closed != 0) fail(temp_path, "close failed (" + errno_text() + ")");
-    if (::rename(temp_path.c_str(), path.c_str()) != 0) {
-        fail(path, "cannot rename " + temp_path + " over it (" + errno_text() + ")");
+    if (closed != 0) fail(path, write_failure("close failed", errno_text()));
+    if (injected_commit_failure(WriteStage::Rename) || ::rename(temp_path.c_str(), path.c_str()) != 0) {
+        fail(path, write_failure("cannot rename " + temp_path + " over it", errno_text()));
     }
     committed = true;
+    unregister_temporary(slot);
     std::string directory = parent_directory(path);
-    int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY);
+    int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir_fd < 0) fail(directory, "cannot open directory to fsync it (" + errno_text() + ")");
     int synced = ::fsync(dir_fd);
     std::string why = errno_text();
@@ -123,6 +207,36 @@ void atomic_write_file(const std::string& path, const std::string& bytes) {
     AtomicWriter writer(path);
     writer.write(bytes.data(), bytes.size());
     writer.commit();
+}
+
+void append_to_file(const std::string& path, const std::string& text) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) fail(path, "cannot open for appending (" + errno_text() + ")");
+    // O_APPEND: one write() lands at the end as a whole line even with another writer (until the disk is full,
+    // when a short line may be left: the reader of a log skips a torn last line).
+    const bool wrote = write_all(fd, text.data(), text.size());
+    std::string why = errno_text();
+    const bool closed = ::close(fd) == 0;
+    if (!closed && wrote) why = errno_text();
+    if (!wrote || !closed) fail(path, "cannot append (" + why + ")");
+}
+
+FileLock::FileLock(const std::string& path, const std::string& waiting_message) {
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) fail(path, "cannot create the lock file (" + errno_text() + ")");
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return;
+    if (errno == EWOULDBLOCK && !waiting_message.empty()) std::fprintf(stderr, "%s\n", waiting_message.c_str());
+    while (::flock(fd, LOCK_EX) != 0) {
+        if (errno == EINTR) continue;
+        std::string why = errno_text();
+        ::close(fd);
+        fd = -1;
+        fail(path, "cannot lock (" + why + ")");
+    }
+}
+
+FileLock::~FileLock() {
+    if (fd >= 0) ::close(fd);  // closing the descriptor releases the lock
 }
 
 MappedFile::MappedFile(const std::string& file_path) : path(file_path) {

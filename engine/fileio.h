@@ -11,6 +11,9 @@
 // The whole file as bytes.
 std::string read_file(const std::string& path);
 
+// Every failure of a write (ENOSPC, EIO, EROFS, EDQUOT, ...) throws sapt_error naming the final file and
+// the cause, after removing the temporary file: the file keeps its previous contents.
+
 // Writes `path` so that readers see either the old file or the complete new one: the bytes go to
 // path + ".tmp", which is fsync'ed, renamed over `path`, and the directory is fsync'ed so the rename
 // itself survives a power cut.
@@ -23,6 +26,7 @@ struct AtomicWriter {
     std::string temp_path;  // "<path>.<pid>.<n>.tmp", unique to this writer
     int fd = -1;
     bool committed = false;
+    int slot = -1;          // its entry in the table fileio_remove_temporaries_now reads
 
     explicit AtomicWriter(const std::string& path);
     ~AtomicWriter();
@@ -48,3 +52,31 @@ struct MappedFile {
 };
 
 std::shared_ptr<MappedFile> map_file(const std::string& path);
+
+// Appends `text` to `path` (created when absent) with one checked write: a log that cannot grow is an
+// error naming the file and the cause, not a silently shorter log.
+void append_to_file(const std::string& path, const std::string& text);
+
+// An exclusive advisory lock (flock) on `path` (created when absent), held until the object dies; the kernel
+// drops it when the process ends, kill -9 included. When another process holds it, `waiting_message` (if any)
+// goes to stderr and the constructor waits.
+struct FileLock {
+    int fd = -1;
+    explicit FileLock(const std::string& path, const std::string& waiting_message = "");
+    ~FileLock();
+    FileLock(const FileLock&) = delete;
+    FileLock& operator=(const FileLock&) = delete;
+};
+
+// Removes the temporary files of the writers now in progress in this process; async-signal-safe (only
+// unlink), for the second SIGINT / SIGTERM (interrupt.h), which then ends the process.
+void fileio_remove_temporaries_now();
+
+// Tests only: a simulated full or failing disk. After `bytes` more bytes have gone through AtomicWriter and
+// append_to_file, the operation at `stage` fails with `error_number` (ENOSPC, EIO, EROFS, EDQUOT), and so does
+// every later one until fileio_stop_failing_writes(): a full disk stays full. Stage Write fails the write()
+// that would cross the budget; Fsync and Rename fail the next commit at that point (EIO often appears only
+// at fsync; EROFS at rename).
+enum class WriteStage { Write, Fsync, Rename };
+void fileio_fail_writes_after(long long bytes, int error_number, WriteStage stage = WriteStage::Write);
+void fileio_stop_failing_writes();

@@ -34,6 +34,10 @@ static SyntheticSuite builtin_suite(const BuiltinOptions& o) {
     return make_synthetic_suite(o.seed, o.train_per_task, o.test_per_task);
 }
 
+std::string builtin_suite_key(const BuiltinOptions& o) {
+    return "s" + std::to_string(o.seed) + "_n" + std::to_string(o.train_per_task) + "_t" + std::to_string(o.test_per_task);
+}
+
 std::string write_builtin_suite(const BuiltinOptions& options, const std::string& data_root) {
     return write_synthetic_suite(builtin_suite(options), data_root);
 }
@@ -178,12 +182,17 @@ BuiltinBackbone prepare_corpus_backbone(const BuiltinOptions& o, const std::vect
     out.tokenizer_path = cache_dir + "/tokenizer.model";
     out.model_dir = cache_dir;
     const std::string weights_path = cache_dir + "/model.safetensors";
-    if (std::filesystem::exists(out.tokenizer_path) && std::filesystem::exists(weights_path) &&
-        std::filesystem::exists(cache_dir + "/config.json")) {
-        return out;
-    }
+    auto complete = [&] {  // config.json is written last
+        return std::filesystem::exists(out.tokenizer_path) && std::filesystem::exists(weights_path) &&
+               std::filesystem::exists(cache_dir + "/config.json");
+    };
+    if (complete()) return out;
     const auto start = std::chrono::steady_clock::now();
     std::filesystem::create_directories(cache_dir);
+    // Two ./train (different --out) starting at once on a cold cache: the second waits for the first's backbone
+    // instead of training its own (which, with another thread count, need not be bit-identical) over it.
+    FileLock building(cache_dir + "/.lock", "waiting for another ./train that is building the backbone in " + cache_dir);
+    if (complete()) return out;
     // The generator's markers and the template's closing words belong to the vocabulary too.
     std::vector<std::string> tokenizer_corpus = corpus;
     for (int i = 0; i < 20; i++) tokenizer_corpus.push_back("__gen__ __inp__ __ans__ Output:");

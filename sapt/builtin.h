@@ -32,6 +32,10 @@ struct BuiltinOptions {
 // The key of the cache folder: every setting that changes the tokenizer or the backbone.
 std::string builtin_cache_key(const BuiltinOptions& options);
 
+// The folder name of one suite ("s1_n200_t50": seed, train and test instances per task). Runs with other
+// settings write other folders, so concurrent runs never replace the data another is reading.
+std::string builtin_suite_key(const BuiltinOptions& options);
+
 // Writes the suite under `data_root` (Long_Sequence/<task>/..., orders.json with order "builtin").
 // Returns the orders.json path.
 std::string write_builtin_suite(const BuiltinOptions& options, const std::string& data_root);

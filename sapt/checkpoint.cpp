@@ -1,13 +1,17 @@
 // checkpoint.cpp — the loop checkpoint's JSON part and the file write. See checkpoint.h.
 #include "sapt/checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/device.h"
 #include "engine/safetensors.h"
+#include "tokenizer/model_proto.h"
 
 using nlohmann::json;
 
@@ -88,6 +92,8 @@ std::string loop_state_to_json(const LoopState& loop) {
                          {"micro_steps", p.micro_steps}, {"order", p.order}, {"data_rng", rng_to_string(p.data_rng)}};
     }
     j["global_rng"] = loop.global_rng;
+    if (!loop.model_fingerprint.empty()) j["model_fingerprint"] = loop.model_fingerprint;
+    if (!loop.tokenizer_fingerprint.empty()) j["tokenizer_fingerprint"] = loop.tokenizer_fingerprint;
     return j.dump();
 }
 
@@ -145,10 +151,51 @@ LoopState loop_state_from_json(const std::string& text, const std::string& where
         }
         loop.global_rng = j.at("global_rng").get<std::string>();
         rng_from_string(loop.global_rng, where);  // checked now rather than after the model is set up
+        if (j.contains("model_fingerprint")) loop.model_fingerprint = j.at("model_fingerprint").get<std::string>();
+        if (j.contains("tokenizer_fingerprint")) loop.tokenizer_fingerprint = j.at("tokenizer_fingerprint").get<std::string>();
     } catch (const json::exception& e) {
         fail(where, std::string("malformed loop.state metadata (") + e.what() + ")");
     }
     return loop;
+}
+
+static uint64_t fnv1a(uint64_t hash, const void* data, size_t bytes) {
+    const unsigned char* p = (const unsigned char*)data;
+    for (size_t i = 0; i < bytes; i++) hash = (hash ^ p[i]) * 1099511628211ull;
+    return hash;
+}
+
+static std::string hex(uint64_t hash) {
+    char buf[20];
+    std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)hash);
+    return buf;
+}
+
+std::string model_fingerprint(const Model& model) {
+    Model handles = model;  // model_weights wants a mutable model; this copies tensor handles only
+    uint64_t hash = fnv1a(1469598103934665603ull, &handles.kind, sizeof(handles.kind));
+    for (const NamedWeight& w : model_weights(handles)) {
+        const Tensor& t = *w.tensor;
+        hash = fnv1a(hash, w.name.data(), w.name.size() + 1);
+        if (!t.defined()) continue;
+        const int dtype = (int)t.dtype();
+        hash = fnv1a(hash, &dtype, sizeof dtype);
+        for (int64_t d : t.shape()) hash = fnv1a(hash, &d, sizeof d);
+        const size_t element = dtype_size(t.dtype()), total = (size_t)t.numel() * element;
+        const size_t edge = std::min(total, 64 * element);
+        std::vector<unsigned char> bytes(edge);
+        for (size_t from : {(size_t)0, total - edge}) {  // the first and the last values (on the host or a device)
+            copy_bytes(bytes.data(), Device::CPU, (const char*)t.raw() + from, t.device(), edge);
+            hash = fnv1a(hash, bytes.data(), edge);
+        }
+    }
+    return hex(hash);
+}
+
+std::string tokenizer_fingerprint(const Tokenizer& tokenizer) {
+    const std::string proto = serialize_model_proto(tokenizer.model);
+    uint64_t hash = fnv1a(1469598103934665603ull, proto.data(), proto.size());
+    return hex(fnv1a(hash, &tokenizer.n_extra_ids, sizeof tokenizer.n_extra_ids));
 }
 
 void save_loop_checkpoint(const std::string& path, const SaptState& state, const LoopState& loop,

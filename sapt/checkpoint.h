@@ -3,7 +3,8 @@
 // moments when a task was interrupted, and under the metadata key "loop.state" a JSON text with the rest:
 // the accuracy matrix so far, the selection weights, the pseudo samples, the position inside the task
 // (step, epoch, data order, data RNG) and the global RNG. Written atomically, so a kill at any moment
-// leaves the previous complete checkpoint. Not here: when checkpoints are taken (continual.cpp).
+// leaves the previous complete checkpoint. The loop state also names the backbone and tokenizer it was made
+// with (fingerprints). Not here: when checkpoints are taken (continual.cpp).
 #pragma once
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "engine/optim.h"
 #include "sapt/sapt.h"
 #include "sapt/trainer.h"
+#include "tokenizer/tokenizer.h"
 
 struct LoopState {
     std::string method;
@@ -25,7 +27,17 @@ struct LoopState {
     bool in_task = false;                       // true: stopped inside task `completed`
     TrainPosition position;                     // valid when in_task
     std::string global_rng;
+    // What the run was started on, so that --resume with another backbone or tokenizer is refused rather
+    // than continued into a meaningless result ("" in checkpoints written before they were stored).
+    std::string model_fingerprint;
+    std::string tokenizer_fingerprint;
 };
+
+// Short hex fingerprints: of the backbone (each weight's name, dtype, shape and its first and last 64
+// values: cheap even for 7B, and any other pretraining or architecture changes them) and of the tokenizer
+// (its serialized model and the number of extra ids).
+std::string model_fingerprint(const Model& model);
+std::string tokenizer_fingerprint(const Tokenizer& tokenizer);
 
 // LoopState as JSON text and back (`where` names the file in error messages).
 std::string loop_state_to_json(const LoopState& loop);

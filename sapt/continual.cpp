@@ -12,6 +12,7 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/interrupt.h"
 #include "engine/safetensors.h"
 #include "sapt/reflection.h"
 
@@ -81,6 +82,8 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
     loop.matrix.assign((size_t)T, std::vector<double>((size_t)T, std::numeric_limits<double>::quiet_NaN()));
     loop.weights.assign((size_t)T, {});
     loop.pseudo.assign((size_t)T, {});
+    loop.model_fingerprint = model_fingerprint(backbone);
+    loop.tokenizer_fingerprint = tokenizer_fingerprint(tokenizer);
     rng_seed(global_rng(), options.seed);
 
     std::unique_ptr<SafeTensorsFile> resumed;
@@ -97,6 +100,16 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
                            std::to_string(T) + " tasks, got " + saved.method + " over " +
                            std::to_string(saved.tasks.size()) + ")");
         }
+        const std::pair<const char*, std::string LoopState::*> prints[] = {
+            {"backbone (--model)", &LoopState::model_fingerprint}, {"tokenizer", &LoopState::tokenizer_fingerprint}};
+        for (const auto& [what, field] : prints) {
+            if (!(saved.*field).empty() && saved.*field != loop.*field) {
+                fail(ckpt, std::string("the checkpoint was made with another ") + what + " (fingerprint " + saved.*field +
+                               ", this run's is " + loop.*field + "); resume with the settings it was started with");
+            }
+        }
+        saved.model_fingerprint = loop.model_fingerprint;  // also when an older checkpoint had none
+        saved.tokenizer_fingerprint = loop.tokenizer_fingerprint;
         loop = saved;
         sapt_restore(state, *resumed);
         global_rng() = rng_from_string(loop.global_rng, ckpt);
@@ -158,6 +171,7 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
         }
         train_options.log_path = options.out_dir.empty() ? "" : options.out_dir + "/log.jsonl";
         if (t == first_task) train_options.stop_at_step = options.stop_after_steps;
+        train_options.stop_on_interrupt = true;
         auto on_checkpoint = [&](const TrainPosition& p, const AdamW& opt) {
             loop.in_task = true;
             loop.position = p;
@@ -165,8 +179,9 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
         };
         const TrainResult trained = train_task(model, state, examples, replay, options.batching, train_options,
                                                optimizer, position, on_checkpoint, &hooks);
-        if (!position.finished) {  // stopped at stop_after_steps, the checkpoint already written
+        if (!position.finished) {  // stopped at stop_after_steps or by a signal, the checkpoint already written
             result.stopped = true;
+            result.interrupted = interrupt_requested();
             break;
         }
 
@@ -174,13 +189,25 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
         if (method.reflection && (int)state.targets.size() == t) {
             state.targets.push_back(record_selection(model, state, tokenizer, holdout, options));
         }
+        const Rng rng_before_generator = global_rng();
         if (method.reflection && t + 1 < T) {  // the last task's pseudo samples would never be replayed
             GeneratorOptions generator_options = options.generator;
             generator_options.train.log_path = train_options.log_path;
+            generator_options.train.stop_on_interrupt = true;  // then it returns no samples
             loop.pseudo[(size_t)t] = options.pseudo_dir.empty()
                 ? generate_pseudo_samples(model, tokenizer, task, options.batching, generator_options,
                                           options.seed + kGeneratorStream + (uint64_t)t)
                 : load_pseudo_samples(options.pseudo_dir, task.benchmark, task.name, options.sapt.compat_official);
+        }
+        if (method.reflection && t + 1 < T && loop.pseudo[(size_t)t].empty() && interrupt_requested()) {
+            // A signal during the generator's training: checkpoint the task as trained (its last step), so that
+            // a resume trains the generator again from the same random state and goes on exactly.
+            global_rng() = rng_before_generator;
+            loop.in_task = true;
+            loop.position = position;
+            save(&optimizer);
+            result.stopped = result.interrupted = true;
+            break;
         }
         loop.weights[(size_t)t].assign((size_t)T, {});
         for (int i = 0; i <= t; i++) {
@@ -210,6 +237,10 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
             result.stopped = true;
             break;
         }
+        if (interrupt_requested() && loop.completed < T) {  // a signal during the evaluation: the task is saved
+            result.stopped = result.interrupted = true;
+            break;
+        }
     }
     result.matrix = loop.matrix;
     result.weights = loop.weights;
@@ -229,6 +260,10 @@ std::vector<double> single_task_scores(const Model& model, const Tokenizer& toke
         one.verbose = false;
         one.seed = options.seed + 7919 * (uint64_t)(i + 1);
         scores.push_back(run_continual(model, tokenizer, {tasks[i]}, one).matrix[0][0]);
+        if (interrupt_requested()) {  // nothing of these runs is checkpointed: the caller stops, a resume redoes them
+            scores.resize(tasks.size(), std::numeric_limits<double>::quiet_NaN());
+            return scores;
+        }
         if (options.verbose) {
             std::printf("[single] task %zu/%zu %-18s score %.1f\n", i + 1, tasks.size(), tasks[i].name.c_str(),
                         scores.back());

@@ -45,6 +45,7 @@ struct ContinualResult {
     std::vector<std::vector<double>> matrix;                // a[j][i], NaN above the diagonal
     std::vector<std::vector<std::vector<double>>> weights;  // per stage, per task: mean weight per block
     bool stopped = false;                                   // returned early (stop_after_tasks)
+    bool interrupted = false;  // returned early after SIGINT / SIGTERM (engine/interrupt.h), checkpoint written
     double seconds = 0;
 };
 
@@ -53,7 +54,7 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
                               const ContinualOptions& options);
 
 // The single-task reference of FWT: for each task, a fresh LoRA trained on that task alone (the seqlora
-// row on a one-task order), scored on its test set.
+// row on a one-task order), scored on its test set. After SIGINT / SIGTERM the scores not reached are NaN.
 std::vector<double> single_task_scores(const Model& model, const Tokenizer& tokenizer, const std::vector<Task>& tasks,
                                        const ContinualOptions& options);
 

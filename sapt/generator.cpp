@@ -130,6 +130,7 @@ std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenize
     TrainOptions train = options.train;
     train.label = "generator " + task.name;
     train_task(model, generator, examples, {}, generator_batching, train, optimizer, position);
+    if (!position.finished) return {};  // interrupted (train.stop_on_interrupt): no half-trained generator samples
 
     generator.training = false;  // no selection weights to arm: the one LoRA has weight 1
     const PetHook hook = sapt_hook(generator);

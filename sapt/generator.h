@@ -30,6 +30,7 @@ int pseudo_sample_count(int train_size, float fraction);
 
 // Trains a generator for `task` (its train split) and samples pseudo instances (prompt filled with the
 // benchmark template, empty label). `seed` fixes the LoRA init, the data order and the sampling.
+// With options.train.stop_on_interrupt a SIGINT / SIGTERM during its training returns no samples at all.
 std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenizer& tokenizer, const Task& task,
                                               const BatchingOptions& batching, const GeneratorOptions& options,
                                               uint64_t seed);

@@ -6,12 +6,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/fileio.h"
+#include "engine/interrupt.h"
 #include "engine/ops.h"
 #include "sapt/reflection.h"
 
@@ -33,9 +34,7 @@ Tensor model_loss(const Model& model, const PetHook* hook, const Batch& batch, b
 
 void append_log_line(const std::string& path, const std::string& json_line) {
     if (path.empty()) return;
-    std::ofstream out(path, std::ios::app);
-    if (!out) fail(path, "cannot open the log for appending");
-    out << json_line << "\n";
+    append_to_file(path, json_line + "\n");
 }
 
 static float scalar(const Tensor& t) { return tensor_values(t)[0]; }
@@ -176,6 +175,14 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
             on_checkpoint(position, optimizer);
         }
         if (options.stop_at_step > 0 && position.step == options.stop_at_step && position.step < total_steps) {
+            if (on_checkpoint) on_checkpoint(position, optimizer);
+            if (show_bar) std::fprintf(stderr, "\n");
+            result.steps = position.step;
+            return result;
+        }
+        // Ctrl-C or a scheduler's SIGTERM: this step is done and checkpointed; the caller stops the run. Also at
+        // the last step: a checkpoint at the task's last step resumes straight into the task's evaluation.
+        if (options.stop_on_interrupt && interrupt_requested()) {
             if (on_checkpoint) on_checkpoint(position, optimizer);
             if (show_bar) std::fprintf(stderr, "\n");
             result.steps = position.step;

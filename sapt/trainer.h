@@ -29,6 +29,8 @@ struct TrainOptions {
     uint64_t replay_seed = 0;    // pseudo batches are drawn from (seed, earlier task, micro-step)
     int checkpoint_every = 0;    // optimizer steps between on_checkpoint calls; 0 = never
     int64_t stop_at_step = 0;    // > 0: call on_checkpoint and return unfinished at this step (a simulated kill)
+    bool stop_on_interrupt = false;  // after SIGINT / SIGTERM (engine/interrupt.h): call on_checkpoint after the
+                                     // step in progress and return unfinished, as at stop_at_step
     std::string label;           // shown on the progress bar and in the log ("sapt task 2/6 topic")
     std::string log_path;        // log.jsonl to append to ("" = no log)
 };

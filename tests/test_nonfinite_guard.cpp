@@ -128,12 +128,16 @@ TEST_CASE("A NaN loss mid-task stops the run naming the step and the loss, and k
     run_until_task2_step2(s, out);
     const std::string before = read_file(checkpoint_path(out));
 
-    // A backbone whose final decoder norm holds a NaN: the same model otherwise (tensor handles shared),
-    // the poisoned norm a private copy so that the clean resume below reads the real one.
+    // A backbone whose last decoder FFN holds a NaN: the same model otherwise (tensor handles shared), the
+    // poisoned matrix a private copy so that the clean resume below reads the real one. The NaN sits in the
+    // middle of the matrix, away from the first and last values that the checkpoint's backbone fingerprint
+    // samples (sapt/checkpoint.h): a backbone changed there would be refused as another model.
     Model poisoned_model = s.run.model;
-    Tensor norm = tensor_from(poisoned_model.t5.decoder_final_norm.shape(), tensor_values(s.run.model.t5.decoder_final_norm));
-    norm.f32()[0] = std::nanf("");
-    poisoned_model.t5.decoder_final_norm = norm;
+    Tensor& wo = poisoned_model.t5.decoder.back().ffn.wo;
+    Tensor copy = tensor_from(wo.shape(), tensor_values(wo));
+    REQUIRE(copy.numel() > 128);
+    copy.f32()[copy.numel() / 2] = std::nanf("");
+    wo = copy;
     ContinualOptions resume = guard_options(out);
     resume.resume = true;
     const std::string message = error_of([&] { run_continual(poisoned_model, s.run.tokenizer, s.run.tasks, resume); });

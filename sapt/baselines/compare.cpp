@@ -10,6 +10,7 @@
 
 #include "engine/error.h"
 #include "engine/fileio.h"
+#include "engine/interrupt.h"
 #include "sapt/baselines/mtl.h"
 #include "sapt/plot.h"
 
@@ -96,6 +97,8 @@ Comparison run_comparison(const Model& model, const Tokenizer& tokenizer, const 
     single.result = run_named_method(model, tokenizer, tasks, single_options, "single");
     for (size_t i = 0; i < tasks.size(); i++) comparison.single.push_back(single.result.matrix[i][i]);
     single.scores = comparison_scores("single", single.result, comparison.single);
+    comparison.interrupted = interrupt_requested();
+    if (comparison.interrupted) return comparison;
     for (const std::string& method : methods) {
         if (method == "single") {
             comparison.rows.push_back(single);
@@ -106,6 +109,8 @@ Comparison run_comparison(const Model& model, const Tokenizer& tokenizer, const 
         ComparisonRow row;
         row.method = method;
         row.result = run_named_method(model, tokenizer, tasks, o, method);
+        comparison.interrupted = row.result.interrupted || interrupt_requested();
+        if (comparison.interrupted) return comparison;
         if (row.result.stopped) fail("--compare", method + " stopped early (--stop-after is not supported with --compare)");
         row.scores = comparison_scores(method, row.result, comparison.single);
         if (options.verbose) {

@@ -33,6 +33,7 @@ struct Comparison {
     std::vector<std::string> tasks;
     std::vector<double> single;  // FWT's reference: each task's score trained alone
     std::vector<ComparisonRow> rows;
+    bool interrupted = false;    // SIGINT / SIGTERM: rows stop at the method that was running (checkpointed)
 };
 
 // The scores of a finished run: the paper's formulas with FWT against `single`; AP only (the rest NaN)

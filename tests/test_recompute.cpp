@@ -1,11 +1,14 @@
 // test_recompute.cpp — activation recomputation (recompute_in_backward, --recompute layer): a training
 // step of T5 and LLaMA with a PET hook gives bit-identical losses and gradients with and without it
 // (dropout included: the RNG is rewound), and it lowers the peak of live tensor bytes. Fixtures are the
-// tiny models of tests/fixtures/models; the SAPT case runs the real SALS + LoRA bank hook.
+// tiny models of tests/fixtures/models; the SAPT case runs the real SALS + LoRA bank hook; and a small
+// ./train run with --recompute layer logs the same losses and scores as one without.
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <sstream>
 
+#include "reliability_util.h"
 #include "sapt/sapt.h"
 #include "sapt/trainer.h"
 #include "test_models_util.h"
@@ -282,4 +285,36 @@ TEST_CASE("Under NoGradScope a recomputed forward is the plain forward and recor
     CHECK(same_bits(tensor_values(a), tensor_values(b)));
     CHECK(tape_size() == 0);
     CHECK_FALSE(a.requires_grad());
+}
+
+namespace {
+
+// The "loss" and "kl" of every train_step line of a log.jsonl, as written (full precision).
+std::vector<std::string> logged_losses(const std::string& log_path) {
+    std::vector<std::string> losses;
+    std::istringstream lines(read_file(log_path));
+    std::string line;
+    while (std::getline(lines, line)) {
+        const nlohmann::json j = nlohmann::json::parse(line);
+        if (j.value("event", "") == "train_step") losses.push_back(j.at("loss").dump() + " " + j.at("kl").dump());
+    }
+    return losses;
+}
+
+}  // namespace
+
+TEST_CASE("./train --recompute layer logs the same step losses and scores as --recompute none", "[recompute]") {
+    const std::string dir = reliability_dir("recompute_run");
+    std::string output;
+    std::vector<std::string> none = small_builtin_args("runs/none"), layer = small_builtin_args("runs/layer");
+    none.insert(none.end(), {"--recompute", "none"});
+    layer.insert(layer.end(), {"--recompute", "layer"});
+    REQUIRE(run_program("train", none, dir, &output) == 0);
+    REQUIRE(run_program("train", layer, dir, &output) == 0);
+    const std::vector<std::string> a = logged_losses(dir + "/runs/none/sapt/log.jsonl");
+    const std::vector<std::string> b = logged_losses(dir + "/runs/layer/sapt/log.jsonl");
+    CHECK(a.size() >= 10);  // task steps and the generators' steps
+    CHECK(a == b);
+    CHECK(report_matrices(dir + "/runs/none") == report_matrices(dir + "/runs/layer"));
+    CHECK(read_file(dir + "/runs/layer/args.json").find("\"recompute\": \"layer\"") != std::string::npos);
 }

@@ -56,7 +56,7 @@ ifeq ($(CUDA),1)
   endif
 endif
 
-.PHONY: all test test-cpu test-emu test-cuda cuda-compile bench bench-cuda clean info fuzz fuzz-build test-san-fast
+.PHONY: all test test-cpu test-emu train-emu test-cuda cuda-compile bench bench-cuda clean info fuzz fuzz-build test-san-fast
 all: info $(PROGRAMS)
 
 info:
@@ -113,12 +113,13 @@ bench: $(BENCH_BINS) $(PROGRAMS)
 # kernels/cuda/cuda_primitives.h, run against the CPU oracle (tests/cuda + tests/emu). Meant for CPU builds.
 EMU_BUILD   := $(BUILD)-emu
 EMU_FLAGS   := -std=c++17 -O2 -march=native -fopenmp -Wall -Wextra -I. -MMD -MP -DSAPT_CUDA -DSAPT_CUDA_EMU
-# engine/tensor.cpp again with the emulation's flags, so that Device::CUDA tensors exist (its object comes
-# before libsapt.a and replaces the CPU-only one): tests/cuda/test_cuda_end_to_end.cpp runs whole models.
-EMU_OBJS    := $(CUDA_SRCS:%.cu=$(EMU_BUILD)/%.cu.o) $(EMU_BUILD)/kernels/cuda/cuda_emulator.o \
-               $(patsubst %.cpp,$(EMU_BUILD)/%.o,$(wildcard tests/emu/*.cpp) tests/cuda/test_cuda_kernels.cpp \
-                 tests/cuda/test_cuda_end_to_end.cpp engine/tensor.cpp \
-                 engine/device_memory.cpp tests/cuda/test_load_device_emu.cpp)
+# The whole library again with the emulation's flags (build-emu/libsapt.a), so that Device::CUDA tensors
+# exist everywhere: the device suite runs whole models, and build-emu/train is a ./train whose CUDA device
+# is the emulation (make train-emu), so `--device cuda` runs on any machine.
+EMU_LIB_OBJS:= $(LIB_SRCS:%.cpp=$(EMU_BUILD)/%.o) $(CUDA_SRCS:%.cu=$(EMU_BUILD)/%.cu.o) \
+               $(EMU_BUILD)/kernels/cuda/cuda_emulator.o
+EMU_OBJS    := $(patsubst %.cpp,$(EMU_BUILD)/%.o,$(wildcard tests/emu/*.cpp) tests/cuda/test_cuda_kernels.cpp \
+                 tests/cuda/test_cuda_end_to_end.cpp tests/cuda/test_load_device_emu.cpp)
 CHECK_OBJS  := $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tests/kernel_checks*.cpp))
 
 $(EMU_BUILD)/%.cu.o: %.cu
@@ -129,11 +130,22 @@ $(EMU_BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_FLAGS) -c $< -o $@
 
-$(EMU_BUILD)/test_emu: $(EMU_OBJS) $(CHECK_OBJS) $(BUILD)/tests/main.o $(BUILD)/libsapt.a
+$(EMU_BUILD)/libsapt.a: $(EMU_LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(EMU_BUILD)/test_emu: $(EMU_OBJS) $(CHECK_OBJS) $(BUILD)/tests/main.o $(EMU_BUILD)/libsapt.a
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-test-emu: $(EMU_BUILD)/test_emu
+$(EMU_BUILD)/train: $(EMU_BUILD)/train.o $(EMU_BUILD)/libsapt.a
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+train-emu: $(EMU_BUILD)/train
+
+# The device suite under the emulation, then the device path of ./train against the CPU path
+# (tests/device/train_emu_vs_cpu.sh: equal losses and matrices, and a kill -9 + --resume on the device).
+test-emu: $(EMU_BUILD)/test_emu $(EMU_BUILD)/train $(PROGRAMS)
 	./$(EMU_BUILD)/test_emu $(EMU_ARGS)
+	TRAIN_CPU=./$(PROGRAM_DIR)train TRAIN_EMU=./$(EMU_BUILD)/train bash tests/device/train_emu_vs_cpu.sh
 
 # ---- the GPU suite and benchmark need CUDA=1 objects: they get a build folder of their own -------------
 CUDA_TEST_OBJS := $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tests/cuda/*.cpp))
@@ -219,4 +231,4 @@ kill-resume: train $(BUILD)/check_run
 clean:
 	rm -rf build build-san build-emu build-cuda build-cuda-emu build-fuzz $(PROGRAMS)
 
--include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%.d) $(FUZZ_BUILD)/make_seeds.d $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(patsubst $(PROGRAM_DIR)%,$(BUILD)/%.d,$(PROGRAMS)) $(EMU_OBJS:.o=.d) $(CUDA_TEST_OBJS:.o=.d)
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%.d) $(FUZZ_BUILD)/make_seeds.d $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(patsubst $(PROGRAM_DIR)%,$(BUILD)/%.d,$(PROGRAMS)) $(EMU_OBJS:.o=.d) $(EMU_LIB_OBJS:.o=.d) $(EMU_BUILD)/train.d $(CUDA_TEST_OBJS:.o=.d)

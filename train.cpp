@@ -70,6 +70,8 @@ static void print_help() {
         "  --max-source-len N --max-target-len N   (default 512 / 50)\n"
         "  --generator-steps N     steps of each pseudo-sample generator (default 5000)\n"
         "  --checkpoint-every N    optimizer steps between mid-task checkpoints (default 0: after each task)\n"
+        "  --device cpu|cuda       where the model trains and generates (default cpu); cuda needs a build with\n"
+        "                          CUDA=1 and a GPU (build-emu/train from `make train-emu`: the CPU emulation)\n"
         "  --precision f32|bf16    bf16: frozen weights stored in bf16 and multiplied as bf16 (f32 sums),\n"
         "                          trainable tensors f32; about 2x faster GEMMs with AVX512-BF16 (default f32)\n"
         "  --recompute none|layer  layer: each transformer block keeps only its input for backward and runs its\n"
@@ -81,13 +83,13 @@ static void print_help() {
         "  --device-memory GB      the device memory --plan-memory plans for, in GiB (default 80)\n"
         "  --seed N --threads N --out DIR\n"
         "  --stop-after N          stop after N tasks as if killed (then --resume)\n"
-        "  Ctrl-C / SIGTERM        finish the optimizer step, write a checkpoint, exit 130 / 143 (then --resume);\n"
-        "                          a second one stops at once (whole files only)\n"
         "  --import-adapters DIR[,DIR...]  start the sequence from LoRA adapters trained elsewhere, as its first,\n"
         "                          finished tasks: an ./export folder (blocks and SALS keys) or PEFT adapter\n"
         "                          folders named after tasks of --data (no keys: not for SAPT)\n"
         "  --eval-only --run DIR --data DIR --tasks LIST   score a trained run's methods on tasks of a\n"
         "                          CL_Benchmark folder, seen or unseen: DIR/eval.md and eval.json\n"
+        "  Ctrl-C / SIGTERM        finish the optimizer step, write a checkpoint, exit 130 / 143 (then --resume);\n"
+        "                          a second one stops at once (whole files only)\n"
         "  --compat official       the official code's quirks: unmasked max-pool, KL not divided by the\n"
         "                          accumulation, BWT over T, dev = test, the official prompt cut and label draw\n"
         "  --help, --version\n",
@@ -101,7 +103,7 @@ static const std::vector<std::string> kValueOptions = {
     "data", "benchmark", "order", "model", "tokenizer", "pseudo-dir", "max-train-per-task", "max-test-per-task",
     "method", "pet", "lora-r", "lora-alpha", "kl", "epochs", "max-steps", "lr", "batch-size", "grad-accum",
     "max-source-len", "max-target-len", "generator-steps", "checkpoint-every", "seed", "threads", "out",
-    "stop-after", "compat", "resume", "pseudo-fraction", "pretrain-steps", "tasks", "compare", "precision", "recompute", "device-memory", "run", "import-adapters"};
+    "stop-after", "compat", "resume", "pseudo-fraction", "pretrain-steps", "tasks", "compare", "precision", "recompute", "device-memory", "run", "import-adapters", "device"};
 static const std::vector<std::string> kFlagOptions = {"single", "plan-memory", "eval-only"};
 
 static Args parse_args(int argc, char** argv) {
@@ -203,6 +205,14 @@ static void lock_run_folder(const std::string& out_dir) {
     }
 }
 
+// After SIGINT / SIGTERM (engine/interrupt.h): the loop has written its checkpoint; say how to go on and exit
+// with 128 + the signal number, as a shell reports a process ended by that signal (130, 143).
+static int stopped_by_signal(const std::string& out_dir) {
+    std::fprintf(stderr, "\n./train: interrupted by %s; the checkpoint is written; continue with: ./train --resume %s\n",
+                 interrupt_signal_name(), out_dir.c_str());
+    return 128 + interrupt_signal();
+}
+
 // --recompute none|layer -> whether training forwards recompute each block in backward (Model::recompute_layers).
 static bool recompute_layers_option(const Args& args) {
     const std::string value = get(args, "recompute", "none");
@@ -243,14 +253,6 @@ static int plan_memory_command(const Args& args) {
     return 0;
 }
 
-// After SIGINT / SIGTERM (engine/interrupt.h): the loop has written its checkpoint; say how to go on and exit
-// with 128 + the signal number, as a shell reports a process ended by that signal (130, 143).
-static int stopped_by_signal(const std::string& out_dir) {
-    std::fprintf(stderr, "\n./train: interrupted by %s; the checkpoint is written; continue with: ./train --resume %s\n",
-                 interrupt_signal_name(), out_dir.c_str());
-    return 128 + interrupt_signal();
-}
-
 static int run(Args args) {
     if (args.count("plan-memory")) return plan_memory_command(args);
     if (args.count("resume")) {  // the saved arguments of that run, then the resume flag
@@ -283,7 +285,11 @@ static int run(Args args) {
     const bool builtin = !args.count("data");
     const bool compat = get(args, "compat", "") == "official";
     if (args.count("compat") && !compat) fail("--compat", "expected 'official', got '" + get(args, "compat", "") + "'");
-    check_precision_name(get(args, "precision", "f32"), "--precision");
+    // The device is checked before anything is written: a cuda run without a GPU stops here.
+    const Device device = parse_device_option(get(args, "device", "cpu"), "--device");
+    // On a GPU the frozen weights are bf16 unless asked otherwise: the tensor cores' input.
+    const std::string precision = get(args, "precision", device == Device::CUDA ? "bf16" : "f32");
+    check_precision_name(precision, "--precision");
     recompute_layers_option(args);  // a wrong --recompute fails now, not after the data and the model are loaded
     const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
 
@@ -357,7 +363,8 @@ static int run(Args args) {
     if (model_dir.empty()) fail("--model", "a Hugging Face model directory is needed with --data (or --pretrain-steps)");
     Model model = load_pretrained_model(model_dir);
     model.recompute_layers = recompute_layers_option(args);
-    model_apply_precision(model, get(args, "precision", "f32"), "--precision");
+    model_apply_precision(model, precision, "--precision");
+    model_place(model, device, precision);
     if (tokenizer_path.empty()) {
         for (const char* name : {"/spiece.model", "/tokenizer.model"}) {
             if (std::filesystem::exists(model_dir + name)) tokenizer_path = model_dir + name;
@@ -377,6 +384,7 @@ static int run(Args args) {
     o.sapt.lora_alpha = get_float(args, "lora-alpha", builtin ? 16.0f : 32.0f);
     o.sapt.compat_official = compat;
     o.batching.model_kind = model.kind;
+    o.batching.device = device;
     if (model.kind == ModelKind::T5) {
         o.batching.pad_id = model.t5.config.pad_token_id;
         o.batching.eos_id = model.t5.config.eos_token_id;

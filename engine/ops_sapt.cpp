@@ -28,16 +28,15 @@ Tensor scale_column_groups(const Tensor& h, const Tensor& w, int group_size, flo
     const size_t cols = (size_t)(K * G);
     const size_t per_example = (size_t)(h.numel() / B);  // rows * cols
     const size_t rows = per_example / cols;
-    // The (B, K*G) column multipliers s * w[b, k] are built on the host: B*K weights, a handful of floats.
-    const std::vector<float> weights = tensor_values(w);
-    std::vector<float> multipliers((size_t)B * cols);
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t c = 0; c < (int64_t)cols; c++) multipliers[b * cols + c] = s * weights[b * K + c / G];
-    }
-    const Tensor m = tensor_to_device(tensor_from({B, (int64_t)cols}, multipliers), h.device());
+    const Kernels& k = kernels_for(h.device());
+    // The (B, K*G) column multipliers s * w[b, k]: w with each weight repeated G times (a copy whose
+    // stride along the repeat is 0), then scaled — where w lives, so nothing crosses to the host.
+    const Tensor m = tensor_empty({B, (int64_t)cols}, DType::F32, h.device());
+    const long repeat_shape[3] = {(long)B, (long)K, (long)G}, repeat_strides[3] = {(long)K, 1, 0};
+    k.copy_strided(m.f32(), w.f32(), 3, repeat_shape, repeat_strides);
+    k.scale(m.f32(), m.f32(), s, (size_t)(B * cols));
 
     Tensor out = tensor_empty(h.shape(), DType::F32, h.device());
-    const Kernels& k = kernels_for(h.device());
     for (int64_t b = 0; b < B; b++) {
         k.mul_row(out.f32() + b * per_example, h.f32() + b * per_example, m.f32() + b * cols, rows, cols);
     }
@@ -61,13 +60,15 @@ Tensor scale_column_groups(const Tensor& h, const Tensor& w, int group_size, flo
                 for (int64_t b = 0; b < B; b++) {
                     k.sum_rows(column_sums.f32() + b * cols, product.f32() + b * per_example, rows, cols);
                 }
-                const std::vector<float> sums = tensor_values(column_sums);
-                std::vector<float> dw((size_t)(B * K), 0.0f);
-                for (int64_t b = 0; b < B; b++) {
-                    for (int64_t c = 0; c < (int64_t)cols; c++) dw[b * K + c / G] += s * sums[b * cols + c];
-                }
-                const Tensor dw_on_device = tensor_to_device(tensor_from({B, K}, dw), w.device());
-                k.axpy(w.grad(), 1.0f, dw_on_device.f32(), (size_t)(B * K));
+                // dw[b, k] = sum over the group's columns of s * column_sums: the group axis moved to the
+                // front (G, B*K) so that sum_rows adds the G scaled sums of each (b, k) in column order.
+                k.scale(column_sums.f32(), column_sums.f32(), s, (size_t)(B * cols));
+                Tensor by_group = tensor_empty({G, B * K}, DType::F32, h.device());
+                const long group_shape[2] = {(long)G, (long)(B * K)}, group_strides[2] = {1, (long)G};
+                k.copy_strided(by_group.f32(), column_sums.f32(), 2, group_shape, group_strides);
+                Tensor dw = tensor_zeros({B, K}, DType::F32, h.device());
+                k.sum_rows(dw.f32(), by_group.f32(), (size_t)G, (size_t)(B * K));
+                k.axpy(w.grad(), 1.0f, dw.f32(), (size_t)(B * K));
             }
         });
     }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <set>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/safetensors.h"
 
@@ -56,11 +57,38 @@ void zero_grad(const std::vector<Tensor>& params) {
 
 void adamw_zero_grad(AdamW& opt) { zero_grad(opt.params); }
 
-float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
-    double sum_of_squares = 0;
-    for (const Tensor& p : params) {
-        if (p.has_grad()) sum_of_squares += kernels_for(p.device()).sum_squares(p.grad(), (size_t)p.numel());
+GradientSquares gradient_squares(const std::vector<Tensor>& params) {
+    GradientSquares out;
+    out.per_tensor.assign(params.size(), 0.0);
+    // Each backend writes its tensors' sums into an array of its own memory; one copy brings it back.
+    for (Device device : {Device::CPU, Device::CUDA}) {
+        std::vector<size_t> here;
+        for (size_t i = 0; i < params.size(); i++) {
+            if (params[i].has_grad() && params[i].device() == device) here.push_back(i);
+        }
+        if (here.empty()) continue;
+        const std::shared_ptr<Buffer> sums = buffer_alloc(here.size() * sizeof(double), device);
+        const Kernels& k = kernels_for(device);
+        for (size_t j = 0; j < here.size(); j++) {
+            const Tensor& p = params[here[j]];
+            k.sum_squares_to((double*)sums->data + j, p.grad(), (size_t)p.numel());
+        }
+        std::vector<double> host(here.size());
+        copy_bytes(host.data(), Device::CPU, sums->data, device, host.size() * sizeof(double));
+        for (size_t j = 0; j < here.size(); j++) out.per_tensor[here[j]] = host[j];
     }
+    for (size_t i = 0; i < params.size(); i++) {
+        out.total += out.per_tensor[i];
+        if (out.first_non_finite < 0 && !std::isfinite(out.per_tensor[i])) out.first_non_finite = (int)i;
+    }
+    return out;
+}
+
+float clip_grad_norm(const std::vector<Tensor>& params, float max_norm) {
+    return clip_grad_norm_given(params, max_norm, gradient_squares(params).total);
+}
+
+float clip_grad_norm_given(const std::vector<Tensor>& params, float max_norm, double sum_of_squares) {
     float total_norm = (float)std::sqrt(sum_of_squares);
     float clip_coef = max_norm / (total_norm + 1e-6f);
     if (clip_coef < 1.0f) {

@@ -47,6 +47,18 @@ void adamw_zero_grad(AdamW& opt);
 // (before clipping).
 float clip_grad_norm(const std::vector<Tensor>& params, float max_norm);
 
+// The sums of squares of every allocated gradient, each computed where the gradient lives and read back
+// together: one copy per step from a GPU, however many tensors train. A NaN or an infinity anywhere in a
+// gradient makes its sum non-finite, so this is also the training step's non-finite check.
+struct GradientSquares {
+    std::vector<double> per_tensor;  // 0 for a tensor without a gradient
+    double total = 0;                // summed in parameter order
+    int first_non_finite = -1;       // index of the first tensor whose gradient holds a NaN or an infinity
+};
+GradientSquares gradient_squares(const std::vector<Tensor>& params);
+// clip_grad_norm with the sums already known (the total of gradient_squares). Returns the norm.
+float clip_grad_norm_given(const std::vector<Tensor>& params, float max_norm, double sum_of_squares);
+
 // ---- learning-rate schedules (HF transformers.optimization, indexed by the optimizer step) -------------
 enum class LrScheduleKind {
     Constant,            // get_constant_schedule

@@ -277,11 +277,20 @@ Tensor tensor_to_bf16(const Tensor& t) {
 // trainable) but not the gradient.
 Tensor tensor_to_device(const Tensor& t, Device device) {
     if (t.device() == device) return t;
+    if (device == Device::CPU && t.data->host_copy) return Tensor{t.data->host_copy};
     Tensor out = tensor_empty(t.shape(), t.dtype(), device);
     copy_bytes(out.raw(), device, t.raw(), t.device(), (size_t)t.numel() * dtype_size(t.dtype()));
     out.data->name = t.name();
     out.data->requires_grad = t.requires_grad();
+    if (t.device() == Device::CPU) tensor_keep_host_copy(out, t);
     return out;
+}
+
+void tensor_keep_host_copy(const Tensor& device_ids, const Tensor& host_ids) {
+    if (device_ids.device() == Device::CPU || host_ids.device() != Device::CPU) return;
+    if (device_ids.dtype() != DType::I32 && device_ids.dtype() != DType::U8) return;
+    // A copy of its own: the caller may reuse or change its host tensor afterwards.
+    device_ids.data->host_copy = tensor_clone(host_ids).data;
 }
 
 std::vector<float> tensor_values(const Tensor& t) {

@@ -45,6 +45,10 @@ struct TensorData {
     bool requires_grad = false;    // a leaf the optimizer trains, or a result that depends on one
     std::shared_ptr<Buffer> grad;  // f32, same element count; allocated on the first backward that reaches it
     std::string name;              // for error messages and checkpoints ("encoder.block.0.layer.0...")
+    // Ids and masks copied to a device from the host keep a host copy of their bytes: host code that reads
+    // them (T5's shift right, LLaMA's positions, a mask's prefix) then costs no copy back. Such tensors are
+    // inputs, never written on the device.
+    std::shared_ptr<TensorData> host_copy;
 };
 
 struct Tensor {
@@ -83,6 +87,8 @@ Tensor tensor_clone(const Tensor& t);                       // deep copy, requir
 Tensor tensor_to_f32(const Tensor& t);                      // bf16 -> f32 (copy); f32 -> same tensor
 Tensor tensor_to_bf16(const Tensor& t);                     // f32 -> bf16, round to nearest even
 Tensor tensor_to_device(const Tensor& t, Device device);   // copy across devices (same tensor if equal)
+// Sets `device_ids` (I32 or U8 on a device, holding the same bytes as `host_ids`) to remember a host copy.
+void tensor_keep_host_copy(const Tensor& device_ids, const Tensor& host_ids);
 std::vector<float> tensor_values(const Tensor& t);          // copy to host as f32, any dtype/device
 
 std::string shape_str(const std::vector<int64_t>& shape);  // "(2, 3, 4)"

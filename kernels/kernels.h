@@ -165,6 +165,12 @@ struct Kernels {
     // then m, v moments, bias corrections 1-beta^t, p -= lr * mhat / (sqrt(vhat) + eps).
     void (*adamw_step)(float* param, const float* grad, float* m, float* v, size_t n, double lr,
                        double beta1, double beta2, double eps, double weight_decay, int t);
+
+    // ---- reductions that stay on the device ----------------------------------------------------
+    // *out = sum of x^2 in double, written to `out` in the backend's own memory: nothing returns to the
+    // host and nothing waits. The training step writes one per gradient into an array and reads the
+    // array back once, for the non-finite check and the clipping norm together.
+    void (*sum_squares_to)(double* out, const float* x, size_t n);
 };
 
 // The tables. cpu_reference_kernels is the oracle; cpu_kernels is the fast CPU backend.

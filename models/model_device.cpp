@@ -8,6 +8,10 @@
 #include "kernels/cuda/cuda_backend.h"
 #endif
 
+Device model_device(const Model& model) {
+    return (model.kind == ModelKind::T5 ? model.t5.shared : model.llama.embed).device();
+}
+
 void model_to_device(Model& model, Device device) {
     for (NamedWeight& weight : model_weights(model)) {
         // tensor_to_device keeps name and requires_grad, and returns the tensor itself when already there.
@@ -39,6 +43,15 @@ int model_apply_precision(Model& model, const std::string& precision, const std:
     int converted = model_frozen_weights_to_bf16(model);
     cpu_set_gemm_precision(GemmPrecision::BF16);
     return converted;
+}
+
+void model_place(Model& model, Device device, const std::string& precision) {
+    check_precision_name(precision, "--precision");
+    if (device == Device::CPU) return;
+#ifdef SAPT_CUDA
+    cuda_set_gemm_precision(precision == "bf16" ? GemmPrecision::BF16 : GemmPrecision::F32);
+#endif
+    model_to_device(model, device);
 }
 
 Device parse_device_option(const std::string& value, const std::string& option) {

@@ -9,6 +9,9 @@
 #include "engine/tensor.h"
 #include "models/model.h"
 
+// Where the model's backbone lives (its embedding table's device).
+Device model_device(const Model& model);
+
 // Replaces every backbone weight by its copy on `device` (nothing to do for weights already there).
 // Frozen weights stay frozen and trainable ones stay trainable, as new leaves without a gradient.
 // Anything else holding the old tensors (a SaptState's embedding table) must be pointed at the new ones.
@@ -27,6 +30,10 @@ int model_frozen_weights_to_bf16(Model& model);
 //          process) — the arithmetic of bf16 training on a GPU, about twice the f32 speed with AVX512-BF16.
 // Any other value throws a sapt_error naming `option`. Returns the number of weights converted.
 int model_apply_precision(Model& model, const std::string& precision, const std::string& option);
+
+// Moves a model, after model_apply_precision, to `device` and sets that backend's GEMM precision to the
+// same policy (bf16: tensor-core products of bf16 operands, f32 sums). Nothing to do on the CPU.
+void model_place(Model& model, Device device, const std::string& precision);
 
 // Throws that error now, for programs that check their options before doing any work.
 void check_precision_name(const std::string& precision, const std::string& option);

@@ -65,8 +65,37 @@ static void pad_rows(const std::vector<std::vector<int>>& rows, int pad_id, bool
     }
 }
 
+Batch batch_to_device(const Batch& batch, Device device) {
+    Batch out = batch;
+    std::vector<std::pair<Tensor*, Tensor>> moved;  // (field, its host tensor), to keep shared tensors shared
+    for (Tensor* field : {&out.input_ids, &out.mask, &out.labels, &out.selection_ids, &out.selection_mask}) {
+        if (!field->defined()) continue;
+        const Tensor host = *field;
+        bool shared = false;
+        for (const auto& [earlier, earlier_host] : moved) {
+            if (earlier_host.data == host.data) {
+                *field = *earlier;
+                shared = true;
+                break;
+            }
+        }
+        if (!shared) *field = tensor_to_device(host, device);
+        moved.emplace_back(field, host);
+    }
+    return out;
+}
+
+static Batch make_host_batch(const std::vector<EncodedExample>& examples, const std::vector<int>& rows,
+                             const BatchingOptions& options, bool with_labels);
+
 Batch make_batch(const std::vector<EncodedExample>& examples, const std::vector<int>& rows,
                  const BatchingOptions& options, bool with_labels) {
+    const Batch batch = make_host_batch(examples, rows, options, with_labels);
+    return options.device == Device::CPU ? batch : batch_to_device(batch, options.device);
+}
+
+static Batch make_host_batch(const std::vector<EncodedExample>& examples, const std::vector<int>& rows,
+                             const BatchingOptions& options, bool with_labels) {
     if (rows.empty()) fail("make_batch", "a batch needs at least one row");
     Batch batch;
     batch.rows = rows;

@@ -23,6 +23,9 @@ struct BatchingOptions {
     int pad_id = 0;
     int bos_id = 1;               // LLaMA only
     int eos_id = 1;
+    // Where the batches go: built on the host as token ids, then copied once to this device (the only
+    // host-to-device traffic of a training step besides the reflection targets).
+    Device device = Device::CPU;
 };
 
 // One instance in ids.
@@ -52,6 +55,10 @@ std::vector<EncodedExample> encode_examples(const std::vector<Instance>& instanc
 // (T5: no labels; LLaMA: input_ids = the prompt alone, as generation and SALS take it).
 Batch make_batch(const std::vector<EncodedExample>& examples, const std::vector<int>& rows,
                  const BatchingOptions& options, bool with_labels);
+
+// The same batch with its id and mask tensors on `device` (each copied once; tensors the batch shares,
+// such as T5's input and selection ids, stay shared). The device tensors keep a host copy of their ids.
+Batch batch_to_device(const Batch& batch, Device device);
 
 // Consecutive batches of at most batch_size rows over `order` (the last one may be short).
 std::vector<std::vector<int>> batch_rows(const std::vector<int>& order, int batch_size);

@@ -14,7 +14,9 @@
 #include "engine/error.h"
 #include "engine/interrupt.h"
 #include "engine/safetensors.h"
+#include "models/model_device.h"
 #include "sapt/reflection.h"
+#include "sapt/sapt_device.h"
 
 std::string checkpoint_path(const std::string& out_dir) { return out_dir + "/checkpoint.safetensors"; }
 
@@ -68,7 +70,14 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
     if (!options.out_dir.empty()) std::filesystem::create_directories(options.out_dir);
     const std::string ckpt = options.out_dir.empty() ? "" : checkpoint_path(options.out_dir);
 
+    const Device device = model_device(model);
+    if (options.batching.device != device) {
+        fail("run_continual", std::string("the batches go to ") + (options.batching.device == Device::CPU ? "cpu" : "cuda") +
+                                  " but the model lives on " + (device == Device::CPU ? "cpu" : "cuda") +
+                                  " (expected BatchingOptions.device = the model's device)");
+    }
     SaptState state = sapt_create(model, method_sapt_options(method, options.sapt));
+    sapt_to_device(state, model, device);  // every SAPT tensor where the backbone is
     BaselineOptions baseline_options = options.baselines;
     baseline_options.seed = options.seed;
     baseline_options.replay_fraction = options.generator.fraction;  // Replay keeps as many as SAPT generates
@@ -112,6 +121,7 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
         saved.tokenizer_fingerprint = loop.tokenizer_fingerprint;
         loop = saved;
         sapt_restore(state, *resumed);
+        sapt_to_device(state, model, device);
         global_rng() = rng_from_string(loop.global_rng, ckpt);
     }
     auto save = [&](const AdamW* optimizer) {

@@ -8,6 +8,8 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "models/generate.h"
+#include "models/model_device.h"
+#include "sapt/sapt_device.h"
 
 static const char* const kGenToken = "__gen__";
 static const char* const kInpToken = "__inp__";
@@ -120,8 +122,9 @@ std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenize
     lora.lora_alpha = options.lora_alpha;
     lora.selection = false;  // one generation LoRA, weight 1
     SaptState generator = sapt_create(model, lora);
+    sapt_to_device(generator, model, model_device(model));
     Rng init_rng = rng_make(seed, 1);
-    sapt_add_task(generator, init_rng);
+    sapt_add_task_on_device(generator, init_rng);  // drawn on the host: the same numbers on every device
     AdamW optimizer = adamw_create(sapt_trainable_parameters(generator), options.train.lr, options.train.weight_decay);
     TrainPosition position;
     position.data_rng = rng_make(seed, 2);

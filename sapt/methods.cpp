@@ -2,6 +2,7 @@
 #include "sapt/methods.h"
 
 #include "engine/error.h"
+#include "sapt/sapt_device.h"
 
 const std::vector<MethodSpec>& method_table() {
     static const std::vector<MethodSpec> table = {
@@ -36,5 +37,5 @@ SaptOptions method_sapt_options(const MethodSpec& method, SaptOptions base) {
 }
 
 void method_begin_task(const MethodSpec& method, SaptState& state, Rng& rng) {
-    if (method.block_per_task || state.num_tasks == 0) sapt_add_task(state, rng);
+    if (method.block_per_task || state.num_tasks == 0) sapt_add_task_on_device(state, rng);
 }

@@ -17,4 +17,5 @@ void sapt_to_device(SaptState& state, const Model& model, Device device);
 // sapt_add_task for a state wherever it lives (the device of its embedding table): the new task's
 // blocks and key are drawn on the host from `rng`, so a GPU run draws exactly the numbers a CPU run from
 // the same seed draws, and the whole state then returns to its device.
+// On the CPU it is sapt_add_task.
 void sapt_add_task_on_device(SaptState& state, Rng& rng);

@@ -39,25 +39,6 @@ void append_log_line(const std::string& path, const std::string& json_line) {
 
 static float scalar(const Tensor& t) { return tensor_values(t)[0]; }
 
-// The first trainable tensor whose gradient holds a NaN or an infinity, or "". Gradients on a GPU are
-// copied to the host first: the trainable tensors (adapters, keys, projector) are small.
-static std::string first_non_finite_gradient(const std::vector<Tensor>& params) {
-    std::vector<float> host;
-    for (size_t i = 0; i < params.size(); i++) {
-        const Tensor& p = params[i];
-        if (!p.has_grad()) continue;
-        const float* g = p.grad();
-        if (p.device() != Device::CPU) {
-            host.resize((size_t)p.numel());
-            copy_bytes(host.data(), Device::CPU, g, p.device(), host.size() * sizeof(float));
-            g = host.data();
-        }
-        for (int64_t k = 0; k < p.numel(); k++) {
-            if (!std::isfinite(g[k])) return p.name().empty() ? "parameter " + std::to_string(i) : p.name();
-        }
-    }
-    return "";
-}
 
 // Pseudo rows of earlier task `task` for micro-step `micro`: a fresh draw from (seed, task, micro) so
 // that a resumed run replays exactly what the uninterrupted one would have, with nothing to save.
@@ -138,12 +119,15 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
         const bool epoch_done = position.next_batch >= (int)batches.size();
         if (in_step < options.grad_accum && !epoch_done) continue;
 
-        const std::string bad = first_non_finite_gradient(params);
-        if (!bad.empty()) {
-            fail("train_task", options.label + ": non-finite gradient in " + bad + " at step " +
-                                   std::to_string(position.step));
+        // One device reduction per gradient, read back together: the non-finite check and the clipping norm.
+        const GradientSquares squares = gradient_squares(params);
+        if (squares.first_non_finite >= 0) {
+            const Tensor& p = params[(size_t)squares.first_non_finite];
+            fail("train_task", options.label + ": non-finite gradient in " +
+                                   (p.name().empty() ? "parameter " + std::to_string(squares.first_non_finite) : p.name()) +
+                                   " at step " + std::to_string(position.step));
         }
-        if (options.max_grad_norm > 0) clip_grad_norm(params, options.max_grad_norm);
+        if (options.max_grad_norm > 0) clip_grad_norm_given(params, options.max_grad_norm, squares.total);
         optimizer.lr = options.lr;
         adamw_step(optimizer);
         adamw_zero_grad(optimizer);

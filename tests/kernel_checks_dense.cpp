@@ -139,6 +139,16 @@ static void check_elementwise(CheckRun& run) {
             expect_close_scalar(run, reference, run.candidate.sum_squares(x.dev<float>(), n), 1e-6 * reference,
                                 label_of("sum_squares", {long(n)}));
         }
+        if (run.begin_case("sum_squares_to")) {
+            Twin x = twin(run, a), out = twin(run, std::vector<double>{-1.0});
+            ref.sum_squares_to(out.ref<double>(), x.ref<float>(), n);
+            run.candidate.sum_squares_to(out.dev<double>(), x.dev<float>(), n);
+            const std::vector<unsigned char> bytes = out.fetch(run, label_of("sum_squares_to", {long(n)}));
+            double got = 0.0;
+            std::memcpy(&got, bytes.data(), sizeof got);
+            const double reference = *out.ref<double>();
+            expect_close_scalar(run, reference, got, 1e-6 * reference, label_of("sum_squares_to", {long(n)}));
+        }
     }
     for (RowsCols m : kMatrices) {
         size_t n = m.rows * m.cols;

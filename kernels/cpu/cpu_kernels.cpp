@@ -53,4 +53,5 @@ const Kernels cpu_kernels = {
     fast::kl_div_forward,
     fast::kl_div_backward,
     fast::adamw_step,
+    fast::sum_squares_to,
 };

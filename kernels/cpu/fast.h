@@ -22,6 +22,7 @@ void mul_row(float* out, const float* a, const float* row, size_t rows, size_t c
 void sum_rows(float* drow, const float* dout, size_t rows, size_t cols);
 double sum(const float* x, size_t n);
 double sum_squares(const float* x, size_t n);
+void sum_squares_to(double* out, const float* x, size_t n);
 void relu_forward(float* out, const float* inp, size_t n);
 void relu_backward(float* dinp, const float* dout, const float* inp, size_t n);
 void gelu_forward(float* out, const float* inp, size_t n);

@@ -98,6 +98,7 @@ double sum(const float* x, size_t n) {
     for (size_t i = 0; i < n; i++) acc += x[i];
     return acc;
 }
+void sum_squares_to(double* out, const float* x, size_t n) { *out = sum_squares(x, n); }
 double sum_squares(const float* x, size_t n) {
     double acc = 0.0;
 #pragma omp parallel for simd reduction(+ : acc) if (n >= kParallelMin)

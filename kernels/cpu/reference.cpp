@@ -51,4 +51,5 @@ const Kernels cpu_reference_kernels = {
     reference::kl_div_forward,
     reference::kl_div_backward,
     reference::adamw_step,
+    reference::sum_squares_to,
 };

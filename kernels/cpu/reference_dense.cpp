@@ -120,6 +120,7 @@ double sum(const float* x, size_t n) {
     for (size_t i = 0; i < n; i++) acc += x[i];
     return acc;
 }
+void sum_squares_to(double* out, const float* x, size_t n) { *out = sum_squares(x, n); }
 double sum_squares(const float* x, size_t n) {
     double acc = 0.0;
     for (size_t i = 0; i < n; i++) acc += double(x[i]) * double(x[i]);

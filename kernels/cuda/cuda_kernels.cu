@@ -4,6 +4,7 @@
 // binary of its own. Not here: any kernel (each lives in the file of its idea).
 #include <cstdio>
 
+#include "engine/device.h"
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.h"
 #include "kernels/cuda/cuda_kernels.h"
@@ -23,7 +24,10 @@ bool cuda_device_available(std::string* why) {
     }
     return true;
 }
-void cuda_synchronize() { cudaCheck(cudaStreamSynchronize(cuda_stream())); }
+void cuda_synchronize() {
+    device_traffic_count_sync();
+    cudaCheck(cudaStreamSynchronize(cuda_stream()));
+}
 std::string cuda_device_name() {
     int device = 0;
     cudaDeviceProp prop;
@@ -36,7 +40,7 @@ std::string cuda_device_name() {
 }
 #else
 bool cuda_device_available(std::string*) { return true; }
-void cuda_synchronize() {}
+void cuda_synchronize() { device_traffic_count_sync(); }
 std::string cuda_device_name() { return "CPU emulation of the CUDA execution model"; }
 #endif
 
@@ -92,4 +96,5 @@ const Kernels cuda_kernels = {
     cuda::kl_div_forward,
     cuda::kl_div_backward,
     cuda::adamw_step,
+    cuda::sum_squares_to,
 };

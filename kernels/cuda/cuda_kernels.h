@@ -40,6 +40,7 @@ void add_strided(float* dinp, const float* dout, int ndim, const long* shape, co
 void sum_rows(float* drow, const float* dout, size_t rows, size_t cols);
 double sum(const float* x, size_t n);
 double sum_squares(const float* x, size_t n);
+void sum_squares_to(double* out, const float* x, size_t n);
 
 // norms.cu
 void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, size_t N, size_t C,

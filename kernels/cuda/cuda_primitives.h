@@ -125,6 +125,21 @@ inline float __uint_as_float(unsigned int u) {
 // Dynamic shared memory of the running block (sized by the launch).
 float* dynamic_shared_floats();
 
+// Emulated device memory is inaccessible to the host (cuda_emulator.cpp) except while one of these lives:
+// kernels and copies open it themselves; host code that stands in for device work (the CPU GEMM in place of
+// cuBLAS) opens it for its duration.
+struct EmuDeviceAccess {
+    EmuDeviceAccess();
+    ~EmuDeviceAccess();
+    EmuDeviceAccess(const EmuDeviceAccess&) = delete;
+    EmuDeviceAccess& operator=(const EmuDeviceAccess&) = delete;
+};
+// The CPU GEMM that stands in for cuBLAS runs on OpenMP worker threads: gives them access to device memory.
+void emu_open_device_memory_to_worker_threads();
+// The emulated device's memory: bytes allocated now (page-rounded), and its capacity (SAPT_EMU_DEVICE_MIB).
+size_t emu_device_bytes_live();
+size_t emu_device_bytes_limit();
+
 // Runs `body` as every thread of every block of the grid.
 void emu_run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body);
 

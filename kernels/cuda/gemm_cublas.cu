@@ -113,6 +113,8 @@ void gemm_batched(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
     cublas_gemm(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, CUDA_R_32F, beta, C, ldc,
                 stride_c, batch, f32_compute());
 #else
+    EmuDeviceAccess open;  // the CPU GEMM stands in for cuBLAS: device work
+    emu_open_device_memory_to_worker_threads();
     cpu_kernels.gemm_batched(trans_a, trans_b, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc,
                              stride_c, batch);
 #endif
@@ -146,6 +148,8 @@ void gemm_bf16b(bool trans_a, bool trans_b, int M, int N, int K, float alpha, co
     DeviceScratch rounded(a.rows * a.cols * sizeof(float) + 1);
     launch(blocks_for(a.rows * a.cols), kBlockThreads, 0, widen_bf16_kernel, (float*)rounded.ptr,
            (const bf16*)narrow.ptr, a.rows, a.cols, a.cols);
+    EmuDeviceAccess open;
+    emu_open_device_memory_to_worker_threads();
     cpu_kernels.gemm_bf16b(trans_a, trans_b, M, N, K, alpha, (const float*)rounded.ptr, packed_ld(a), B, ldb, beta, C,
                            ldc);
 #endif

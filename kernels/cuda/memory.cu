@@ -170,6 +170,10 @@ void device_free(void* ptr) {
     a.in_use.erase(found);
 }
 
+static DeviceTraffic traffic;
+DeviceTraffic device_traffic() { return traffic; }
+void device_traffic_count_sync() { traffic.synchronizations++; }
+
 void device_zero(void* ptr, size_t bytes) { cudaCheck(cudaMemsetAsync(ptr, 0, bytes, cuda_stream())); }
 
 void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
@@ -177,9 +181,19 @@ void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, siz
     cudaMemcpyKind kind = dst_dev == Device::CUDA
                               ? (src_dev == Device::CUDA ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                               : (src_dev == Device::CUDA ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+    if (kind == cudaMemcpyHostToDevice) {
+        traffic.to_device_copies++;
+        traffic.to_device_bytes += (long long)bytes;
+    } else if (kind == cudaMemcpyDeviceToHost) {
+        traffic.to_host_copies++;
+        traffic.to_host_bytes += (long long)bytes;
+    }
     cudaCheck(cudaMemcpyAsync(dst, src, bytes, kind, cuda_stream()));
     // Host memory is pageable and the caller may read or free it right after: wait for the copy.
-    if (dst_dev == Device::CPU || src_dev == Device::CPU) cudaCheck(cudaStreamSynchronize(cuda_stream()));
+    if (dst_dev == Device::CPU || src_dev == Device::CPU) {
+        traffic.synchronizations++;
+        cudaCheck(cudaStreamSynchronize(cuda_stream()));
+    }
 }
 
 DeviceScratch::DeviceScratch(size_t bytes) : ptr(device_alloc(bytes)) {}

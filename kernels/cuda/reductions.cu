@@ -36,10 +36,22 @@ __global__ void sum_kernel(double* partial, const float* x, size_t n, bool squar
     if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
 
+// One block adds the partial sums in index order: the same bits every run.
+__global__ void add_partials_kernel(double* out, const double* partial, unsigned n_partial) {
+    double total = 0.0;
+    for (unsigned i = threadIdx.x; i < n_partial; i += blockDim.x) total += partial[i];
+    total = block_sum(total);
+    if (threadIdx.x == 0) *out = total;
+}
+
+unsigned reduction_blocks(size_t n) {
+    unsigned blocks = blocks_for(n);
+    return blocks > 256 ? 256 : blocks;  // 256 blocks fill a GPU; fewer partials to add
+}
+
 double sum_on_device(const float* x, size_t n, bool squares) {
     if (n == 0) return 0.0;
-    unsigned blocks = blocks_for(n);
-    if (blocks > 256) blocks = 256;  // 256 blocks fill a GPU; fewer partials to copy back
+    unsigned blocks = reduction_blocks(n);
     DeviceScratch partial(blocks * sizeof(double));
     launch(blocks, kBlockThreads, 0, sum_kernel, (double*)partial.ptr, x, n, squares);
     std::vector<double> host(blocks);
@@ -58,6 +70,16 @@ void sum_rows(float* drow, const float* dout, size_t rows, size_t cols) {
     launch(tiles, dim3(kColumnsPerBlock, kRowGroups), 0, sum_rows_kernel, drow, dout, rows, cols);
 }
 double sum(const float* x, size_t n) { return sum_on_device(x, n, false); }
+void sum_squares_to(double* out, const float* x, size_t n) {
+    if (n == 0) {
+        launch(1, kBlockThreads, 0, add_partials_kernel, out, (const double*)nullptr, 0u);
+        return;
+    }
+    unsigned blocks = reduction_blocks(n);
+    DeviceScratch partial(blocks * sizeof(double));
+    launch(blocks, kBlockThreads, 0, sum_kernel, (double*)partial.ptr, x, n, true);
+    launch(1, kBlockThreads, 0, add_partials_kernel, out, (const double*)partial.ptr, blocks);
+}
 double sum_squares(const float* x, size_t n) { return sum_on_device(x, n, true); }
 
 }  // namespace cuda

@@ -12,15 +12,18 @@ std::vector<Tensor> ewc_diagonal_fisher(const std::vector<Tensor>& params, int n
                                         const std::function<Tensor(int)>& example_loss) {
     if (num_examples <= 0) fail("ewc_diagonal_fisher", "no examples to estimate the Fisher on");
     std::vector<Tensor> fisher;
-    for (const Tensor& p : params) fisher.push_back(tensor_zeros(p.shape()));
+    // The estimate lives where the parameters do and is summed there by the backend's kernels.
+    for (const Tensor& p : params) fisher.push_back(tensor_zeros(p.shape(), DType::F32, p.device()));
     zero_grad(params);
     for (int k = 0; k < num_examples; k++) {
         backward(example_loss(k));
         for (size_t i = 0; i < params.size(); i++) {
             if (!params[i].has_grad()) continue;  // a parameter this loss does not reach
-            float* f = fisher[i].f32();
-            const float* g = params[i].grad();
-            for (int64_t e = 0; e < params[i].numel(); e++) f[e] += g[e] * g[e] / (float)num_examples;
+            const Kernels& kernels = kernels_for(params[i].device());
+            const size_t n = (size_t)params[i].numel();
+            const Tensor squared = tensor_empty(params[i].shape(), DType::F32, params[i].device());
+            kernels.mul(squared.f32(), params[i].grad(), params[i].grad(), n);
+            kernels.axpy(fisher[i].f32(), 1.0f / (float)num_examples, squared.f32(), n);
         }
         zero_grad(params);
     }
@@ -28,7 +31,7 @@ std::vector<Tensor> ewc_diagonal_fisher(const std::vector<Tensor>& params, int n
 }
 
 Tensor ewc_penalty(const std::vector<Tensor>& params, const std::vector<EwcAnchor>& anchors, float lambda) {
-    Tensor total = tensor_zeros({1});
+    Tensor total = tensor_zeros({1}, DType::F32, params.empty() ? Device::CPU : params[0].device());
     for (const EwcAnchor& anchor : anchors) {
         if (anchor.params.size() != params.size()) {
             fail("ewc_penalty", "an anchor of another parameter list (expected " + std::to_string(params.size()) +

@@ -25,6 +25,9 @@ PromptPool prompt_pool_create(const Tensor& embedding_table, int pool_size, int 
         const int64_t token = rng_below(rng, (uint32_t)V);
         std::copy(table.f32() + token * C, table.f32() + (token + 1) * C, pool.prompts.f32() + row * C);
     }
+    // Drawn on the host (the same numbers on every device), then placed where the embedding table lives.
+    pool.keys = tensor_to_device(pool.keys, embedding_table.device());
+    pool.prompts = tensor_to_device(pool.prompts, embedding_table.device());
     pool.keys.data->requires_grad = true;
     pool.keys.data->name = "l2p.keys";
     pool.prompts.data->requires_grad = true;
@@ -38,20 +41,28 @@ Tensor l2p_query(const Tensor& embedding_table, const Tensor& ids, const Tensor&
                               shape_str(mask.shape()) + ")");
     }
     NoGradScope no_grad;
-    const std::vector<float> e = tensor_values(embedding(ids, embedding_table));  // (B, T, C)
+    // The mean over each row's tokens as one batched product: (B, 1, T) token weights 1/count (0 on padding)
+    // times the (B, T, C) embeddings. The weights come from the mask's host copy; the rows stay on the device.
     const std::vector<float> m = tensor_values(mask);
     const int64_t B = ids.dim(0), T = ids.dim(1), C = embedding_table.dim(1);
-    std::vector<float> q((size_t)(B * C), 0.0f);
+    std::vector<float> weights((size_t)(B * T), 0.0f);
     for (int64_t b = 0; b < B; b++) {
         double tokens = 0;
+        for (int64_t t = 0; t < T; t++) tokens += m[(size_t)(b * T + t)] != 0 ? 1 : 0;
         for (int64_t t = 0; t < T; t++) {
-            if (m[(size_t)(b * T + t)] == 0) continue;
-            tokens++;
-            for (int64_t c = 0; c < C; c++) q[(size_t)(b * C + c)] += e[(size_t)((b * T + t) * C + c)];
+            if (m[(size_t)(b * T + t)] != 0) weights[(size_t)(b * T + t)] = 1.0f / (float)std::max(1.0, tokens);
         }
-        for (int64_t c = 0; c < C; c++) q[(size_t)(b * C + c)] /= (float)std::max(1.0, tokens);
     }
-    return tensor_from({B, C}, q);
+    const Tensor w = tensor_to_device(tensor_from({B, 1, T}, weights), embedding_table.device());
+    return reshape(matmul(w, tensor_to_f32(embedding(ids, embedding_table))), {B, C});
+}
+
+// Rows scaled to unit L2 norm, differentiably: RMSNorm divides by sqrt(mean(x^2)) = |x| / sqrt(C), so
+// rms_norm(x) / sqrt(C) = x / |x|. The tiny eps only keeps a zero row finite.
+static Tensor unit_rows(const Tensor& x) {
+    const int64_t C = x.dim(1);
+    const Tensor ones = tensor_to_device(tensor_full({C}, 1.0f), x.device());
+    return scale(rms_norm(x, ones, 1e-20f), 1.0f / std::sqrt((float)C));
 }
 
 Tensor cosine_similarity_to_keys(const Tensor& query, const Tensor& keys) {
@@ -59,50 +70,12 @@ Tensor cosine_similarity_to_keys(const Tensor& query, const Tensor& keys) {
         fail("cosine_similarity_to_keys", "expected query (B, C) and keys (M, C) (got " + shape_str(query.shape()) +
                                               ", " + shape_str(keys.shape()) + ")");
     }
-    const int64_t B = query.dim(0), M = keys.dim(0), C = keys.dim(1);
-    const std::vector<float> q = tensor_values(query), k = tensor_values(keys);
-    // Unit query rows and key norms (1e-8 floors them, as torch.nn.functional.normalize's eps).
-    std::vector<float> q_unit(q.size()), key_norm((size_t)M);
-    for (int64_t b = 0; b < B; b++) {
-        double n = 0;
-        for (int64_t c = 0; c < C; c++) n += (double)q[(size_t)(b * C + c)] * q[(size_t)(b * C + c)];
-        const float inv = 1.0f / (float)std::max(std::sqrt(n), 1e-8);
-        for (int64_t c = 0; c < C; c++) q_unit[(size_t)(b * C + c)] = q[(size_t)(b * C + c)] * inv;
+    Tensor query_unit;
+    {
+        NoGradScope no_grad;  // the query is a constant
+        query_unit = unit_rows(query);
     }
-    for (int64_t m = 0; m < M; m++) {
-        double n = 0;
-        for (int64_t c = 0; c < C; c++) n += (double)k[(size_t)(m * C + c)] * k[(size_t)(m * C + c)];
-        key_norm[(size_t)m] = (float)std::max(std::sqrt(n), 1e-8);
-    }
-    std::vector<float> cos((size_t)(B * M));
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t m = 0; m < M; m++) {
-            double dot = 0;
-            for (int64_t c = 0; c < C; c++) dot += (double)q_unit[(size_t)(b * C + c)] * k[(size_t)(m * C + c)];
-            cos[(size_t)(b * M + m)] = (float)(dot / key_norm[(size_t)m]);
-        }
-    }
-    Tensor out = tensor_from({B, M}, cos);
-    if (needs_grad({&keys})) {
-        out.data->requires_grad = true;
-        // d cos(q, k) / d k = q_unit / |k| - cos * k / |k|^2.
-        tape_push("cosine_similarity_to_keys", [keys, out, q_unit, k, key_norm, cos, B, M, C]() {
-            if (!out.has_grad()) return;
-            const float* g = out.grad();
-            float* dk = keys.grad();
-            for (int64_t b = 0; b < B; b++) {
-                for (int64_t m = 0; m < M; m++) {
-                    const float gm = g[b * M + m];
-                    if (gm == 0.0f) continue;
-                    const float n = key_norm[(size_t)m], c_bm = cos[(size_t)(b * M + m)];
-                    for (int64_t c = 0; c < C; c++) {
-                        dk[m * C + c] += gm * (q_unit[(size_t)(b * C + c)] / n - c_bm * k[(size_t)(m * C + c)] / (n * n));
-                    }
-                }
-            }
-        });
-    }
-    return out;
+    return matmul(query_unit, unit_rows(keys), false, true);  // (B, M)
 }
 
 std::vector<std::vector<int>> top_n_indices(const Tensor& similarity, int n) {
@@ -147,8 +120,10 @@ Tensor l2p_matching_loss(const PromptPool& pool) {
     }
     // sum over chosen (1 - cos) / B = (chosen count - sum chosen cos) / B.
     const double count = (double)B * (double)pool.top_n;
-    const Tensor chosen_cos = sum(mul(cos, tensor_from({B, M}, picked)));
-    return scale(add(scale(chosen_cos, -1.0f), tensor_from({1}, {(float)count})), 1.0f / (float)B);
+    const Device device = cos.device();
+    const Tensor chosen_cos = sum(mul(cos, tensor_to_device(tensor_from({B, M}, picked), device)));
+    const Tensor count_tensor = tensor_to_device(tensor_from({1}, {(float)count}), device);
+    return scale(add(scale(chosen_cos, -1.0f), count_tensor), 1.0f / (float)B);
 }
 
 MethodHooks l2p_hooks(const Model& model, const SaptState& state, const BaselineOptions& options) {

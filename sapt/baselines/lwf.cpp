@@ -48,17 +48,22 @@ Tensor lwf_distillation_loss(const Tensor& student_logits, const Tensor& teacher
     const int64_t V = student_logits.dim(2);
     double counted = 0;
     for (float m : positions) counted += m;
-    if (counted == 0) return tensor_zeros({1});
-    // Teacher side, constant: p_t and p_t * m (the weight of each term of the KL sum).
-    Tensor teacher_log_p;
+    const Device device = student_logits.device();
+    if (counted == 0) return tensor_zeros({1}, DType::F32, device);
+    // Teacher side, constant: p_t and p_t * m (the weight of each term of the KL sum), computed where the
+    // logits live; only the position mask (B * T numbers) comes from the host.
+    Tensor teacher_log_p, weights;
     {
         NoGradScope no_grad;
-        teacher_log_p = log_softmax(scale(teacher_logits, 1.0f / temperature));
+        const Tensor scaled = scale(teacher_logits, 1.0f / temperature);
+        teacher_log_p = log_softmax(scaled);
+        const int64_t rows = student_logits.dim(0) * student_logits.dim(1);
+        const Tensor row_mask = tensor_to_device(tensor_from({rows}, positions), device);
+        const Tensor mask = tensor_empty(student_logits.shape(), DType::F32, device);
+        const long repeat_shape[2] = {(long)rows, (long)V}, repeat_strides[2] = {1, 0};  // each row's weight V times
+        kernels_for(device).copy_strided(mask.f32(), row_mask.f32(), 2, repeat_shape, repeat_strides);
+        weights = mul(softmax(scaled), mask);
     }
-    const std::vector<float> log_p = tensor_values(teacher_log_p);
-    std::vector<float> weight(log_p.size());
-    for (size_t i = 0; i < log_p.size(); i++) weight[i] = std::exp(log_p[i]) * positions[i / (size_t)V];
-    const Tensor weights = tensor_from(student_logits.shape(), weight);
     // KL(p_t || p_s) = sum p_t (log p_t - log p_s), weighted by the position mask.
     const Tensor student_log_p = log_softmax(scale(student_logits, 1.0f / temperature));
     const Tensor kl = sum(mul(sub(teacher_log_p, student_log_p), weights));

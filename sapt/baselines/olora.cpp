@@ -4,25 +4,24 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "sapt/trainer.h"
 
 Tensor frobenius_norm(const Tensor& t) {
-    const std::vector<float> v = tensor_values(t);
-    double squares = 0;
-    for (float x : v) squares += (double)x * x;
-    const float norm = (float)std::sqrt(squares);
-    Tensor out = tensor_from({1}, {norm});
+    const Kernels& k = kernels_for(t.device());
+    const float norm = (float)std::sqrt(k.sum_squares(t.f32(), (size_t)t.numel()));  // one scalar to the host
+    Tensor out = tensor_to_device(tensor_from({1}, {norm}), t.device());
     if (needs_grad({&t})) {
         out.data->requires_grad = true;
         tape_push("frobenius_norm", [t, out, norm]() {
             if (!out.has_grad()) return;
-            float* dt = t.grad();
             if (norm == 0.0f) return;  // the subgradient 0 at the origin, as torch
-            const float g = out.grad()[0] / norm;
-            const float* x = t.f32();
-            for (int64_t i = 0; i < t.numel(); i++) dt[i] += g * x[i];
+            const Kernels& k = kernels_for(t.device());
+            float g = 0;
+            copy_bytes(&g, Device::CPU, out.grad(), out.device(), sizeof g);
+            k.axpy(t.grad(), g / norm, t.f32(), (size_t)t.numel());  // dt += g * t / |t|
         });
     }
     return out;
@@ -31,8 +30,12 @@ Tensor frobenius_norm(const Tensor& t) {
 // |x| as relu(x) + relu(-x): no abs op is needed, and the gradient is sign(x) (0 at 0, as torch.abs).
 static Tensor absolute(const Tensor& x) { return add(relu(x), relu(scale(x, -1.0f))); }
 
+static Device banks_device(const std::vector<LoraBank>& banks) {
+    return banks.empty() ? Device::CPU : banks[0].current_A.device();
+}
+
 Tensor olora_orthogonality_loss(const std::vector<LoraBank>& banks) {
-    Tensor total = tensor_zeros({1});
+    Tensor total = tensor_zeros({1}, DType::F32, banks_device(banks));
     for (const LoraBank& bank : banks) {
         if (!bank.previous_A.defined()) continue;
         // ((K-1) R, C_in) x (R, C_in)^T -> ((K-1) R, R): the overlap of every earlier direction with every new one.
@@ -42,7 +45,7 @@ Tensor olora_orthogonality_loss(const std::vector<LoraBank>& banks) {
 }
 
 Tensor olora_l2_loss(const std::vector<LoraBank>& banks) {
-    Tensor total = tensor_zeros({1});
+    Tensor total = tensor_zeros({1}, DType::F32, banks_device(banks));
     for (const LoraBank& bank : banks) {
         total = add(total, add(frobenius_norm(bank.current_A), frobenius_norm(bank.current_B)));
     }

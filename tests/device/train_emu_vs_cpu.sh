@@ -1,0 +1,1 @@
+echo "train_emu_vs_cpu: not written yet"; exit 1

@@ -146,17 +146,20 @@ inline std::vector<std::string> temporaries_under(const std::string& dir) {
     return found;
 }
 
-// The uninterrupted small built-in run's matrices (run once per test process, in its own folder): what every
-// interrupted, resumed, concurrent or full-disk run of the same settings must end with.
-inline const nlohmann::json& reference_matrices() {
-    static const nlohmann::json matrices = [] {
-        const std::string dir = reliability_dir("reference");
-        std::string output;
-        const int status = run_program("train", small_builtin_args("runs/whole"), dir, &output);
-        if (status != 0) fail(dir, "the reference run failed (status " + std::to_string(status) + "):\n" + output);
-        return report_matrices(dir + "/runs/whole");
-    }();
-    return matrices;
+// The uninterrupted small built-in run's matrices (with `extra` arguments; each run once per test process, in
+// its own folder): what every interrupted, resumed, concurrent or full-disk run of the same settings must end with.
+inline nlohmann::json reference_matrices(const std::vector<std::string>& extra = {}) {
+    static std::map<std::vector<std::string>, nlohmann::json> done;
+    auto found = done.find(extra);
+    if (found != done.end()) return found->second;
+    const std::string dir = reliability_dir("reference");
+    const std::string out = "runs/whole" + std::to_string(done.size());
+    std::vector<std::string> args = small_builtin_args(out);
+    args.insert(args.end(), extra.begin(), extra.end());
+    std::string output;
+    const int status = run_program("train", args, dir, &output);
+    if (status != 0) fail(dir, "the reference run failed (status " + std::to_string(status) + "):\n" + output);
+    return done[extra] = report_matrices(dir + "/" + out);
 }
 
 // file name -> bytes of every regular file directly in `dir`.

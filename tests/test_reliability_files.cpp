@@ -113,7 +113,7 @@ TEST_CASE("an args.json with an option ./train does not know, or a saved --resum
 
 TEST_CASE("two ./train with different --out at once share runs/cache and runs/builtin_data and both end with "
           "the results of a run alone", "[reliability]") {
-    const nlohmann::json& alone = reference_matrices();
+    const nlohmann::json alone = reference_matrices();
     const std::string dir = reliability_dir("concurrent", false);  // a cold cache: both want to build the backbone
     const Started one = start_program("train", small_builtin_args("runs/one"), dir, dir + "/one.txt");
     const Started two = start_program("train", small_builtin_args("runs/two"), dir, dir + "/two.txt");
@@ -122,6 +122,11 @@ TEST_CASE("two ./train with different --out at once share runs/cache and runs/bu
     INFO(output);
     REQUIRE(status_one == 0);
     REQUIRE(status_two == 0);
+    // One built the backbone, the other waited for it under the cache's lock and used it (without the lock both
+    // would pretrain their own and rename it over the other's).
+    size_t built = 0;
+    for (size_t at = output.find("backbone ready in"); at != std::string::npos; at = output.find("backbone ready in", at + 1)) built++;
+    CHECK(built == 1);
     CHECK(report_matrices(dir + "/runs/one") == alone);
     CHECK(report_matrices(dir + "/runs/two") == alone);
     CHECK(temporaries_under(dir + "/runs").empty());

@@ -23,9 +23,11 @@ bool log_has(const std::string& path, const std::string& text, int times) {
 // Starts the small run in `dir`/runs/<name>, sends `signal_number` once `text` appeared `times` times in its
 // sapt/log.jsonl, and checks the exit status, the message and the checkpoint; then resumes it to the end.
 void interrupt_and_resume(const std::string& dir, const std::string& name, int signal_number, const std::string& text,
-                          int times) {
+                          int times, const std::vector<std::string>& extra = {}) {
     const std::string out = "runs/" + name;
-    const Started run = start_program("train", small_builtin_args(out), dir, dir + "/" + name + ".txt");
+    std::vector<std::string> args = small_builtin_args(out);
+    args.insert(args.end(), extra.begin(), extra.end());
+    const Started run = start_program("train", args, dir, dir + "/" + name + ".txt");
     const bool reached = wait_until([&] { return log_has(dir + "/" + out + "/sapt/log.jsonl", text, times); }, 60);
     ::kill(run.pid, signal_number);
     const int status = wait_program(run);
@@ -42,7 +44,7 @@ void interrupt_and_resume(const std::string& dir, const std::string& name, int s
 
     std::string resumed_output;
     REQUIRE(run_program("train", {"--resume", out}, dir, &resumed_output) == 0);
-    CHECK(report_matrices(dir + "/" + out) == reference_matrices());
+    CHECK(report_matrices(dir + "/" + out) == reference_matrices(extra));
 }
 
 }  // namespace
@@ -57,6 +59,29 @@ TEST_CASE("SIGINT after the first task: ./train checkpoints, exits 130 with the 
           "ends with the uninterrupted run's matrices", "[reliability]") {
     const std::string dir = reliability_dir("sigint");
     interrupt_and_resume(dir, "cut", SIGINT, "\"task_done\"", 1);
+}
+
+TEST_CASE("SIGTERM while the pseudo-sample generator trains: the task is checkpointed as trained, and the resumed "
+          "run trains the generator again and ends with the uninterrupted run's matrices", "[reliability]") {
+    const std::string dir = reliability_dir("sigterm_generator");
+    const std::vector<std::string> slow_generator = {"--generator-steps", "40"};
+    interrupt_and_resume(dir, "cut", SIGTERM, "\"task\":\"generator sentiment\"", 5, slow_generator);
+    // (interrupt_and_resume resumed it already; the checkpoint it stopped with is gone. Stop a second run to look.)
+    const Started run = start_program("train", [&] {
+        std::vector<std::string> args = small_builtin_args("runs/look");
+        args.insert(args.end(), slow_generator.begin(), slow_generator.end());
+        return args;
+    }(), dir, dir + "/look.txt");
+    const bool reached = wait_until([&] { return log_has(dir + "/runs/look/sapt/log.jsonl", "\"task\":\"generator sentiment\"", 5); }, 60);
+    ::kill(run.pid, SIGTERM);
+    REQUIRE(reached);
+    REQUIRE(wait_program(run) == 128 + SIGTERM);
+    const SafeTensorsFile checkpoint = safetensors_open(dir + "/runs/look/sapt/checkpoint.safetensors");
+    const LoopState loop = loop_state_from_json(checkpoint.metadata.at("loop.state"), "look");
+    CHECK(loop.completed == 0);
+    CHECK(loop.in_task);
+    CHECK(loop.position.step == 18);  // 3 epochs of 6 steps: task 1 trained to its end
+    CHECK(loop.pseudo[0].empty());
 }
 
 TEST_CASE("a second SIGTERM ends ./train at once and leaves only whole files", "[reliability]") {

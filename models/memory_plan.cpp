@@ -1,5 +1,5 @@
 // memory_plan.cpp — see memory_plan.h. The training step is a list of the tensors the engine's forward
-// creates, in order (StepGraph), built by t5_step / llama_step from the same sequence of ops as t5.cpp,
+// creates, in order (StepGraph), built by plan_t5_step / plan_llama_step from the same ops as t5.cpp,
 // llama.cpp and sapt/lora.cpp. sweep() then plays the tape: every op output stays alive until its own
 // backward closure has run (the closure captures it), a gradient buffer appears when the first consumer's
 // backward writes it and goes with its tensor, and each backward's temporaries live for that op alone.
@@ -79,7 +79,8 @@ int attention_op(StepGraph& g, int q, int k, int v, double B, double H, double T
 
 // x W^T (frozen W) plus SAPT's LoRA bank delta (sapt/lora.cpp, lora_bank_delta): h = x [A_1..A_K]^T
 // (B, T, K R), scaled per task by the selection weights, then h [B_1..B_K]^T. linear_stacked keeps the
-// stacked (K R, C_in) / (C_out, K R) copy of the weights for its backward.
+// stacked (K R, C_in) / (C_out, K R) copy of the weights for its backward. LoRA dropout is 0 in ./train,
+// so its copy of x is not planned.
 int adapted_projection_op(StepGraph& g, int x, double rows, double in, double out, const MemoryPlanOptions& o,
                           int selection, double batch) {
     const double K = o.n_tasks, R = o.lora_rank;

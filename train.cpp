@@ -85,7 +85,7 @@ static void print_help() {
         "  --stop-after N          stop after N tasks as if killed (then --resume)\n"
         "  --import-adapters DIR[,DIR...]  start the sequence from LoRA adapters trained elsewhere, as its first,\n"
         "                          finished tasks: an ./export folder (blocks and SALS keys) or PEFT adapter\n"
-        "                          folders named after tasks of --data (no keys: not for SAPT)\n"
+        "                          folders named after tasks of --data (SAPT learns their keys)\n"
         "  --eval-only --run DIR --data DIR --tasks LIST   score a trained run's methods on tasks of a\n"
         "                          CL_Benchmark folder, seen or unseen: DIR/eval.md and eval.json\n"
         "  Ctrl-C / SIGTERM        finish the optimizer step, write a checkpoint, exit 130 / 143 (then --resume);\n"

@@ -12,6 +12,6 @@
 
 // tasks: the imported tasks first (tasks.size() > imported.blocks.size(), names in the same order), then
 // the tasks to train. Writes checkpoint_path(options.out_dir) for options.method. Fails before writing
-// when the method cannot take the adapters (SAPT without keys, a single-block method with several).
+// when the method cannot take the adapters (a single-block method with several).
 void write_imported_start(const Model& model, const Tokenizer& tokenizer, const std::vector<Task>& tasks,
                           const ImportedAdapters& imported, const ContinualOptions& options);

@@ -275,14 +275,39 @@ TEST_CASE("Adapters of another rank, model or shape are refused naming the file"
                           "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 32, \"use_dora\": true, \"target_modules\": [\"q\", \"v\"]}");
         REQUIRE_THROWS_WITH(read_peft_adapter(one, t5, 2), Catch::Contains("DoRA"));
     }
-    SECTION("SAPT from PEFT folders alone: no keys") {
-        static const TinyRunFolder f = make_tiny_run_folder("import_nokeys", 2, 1, {});
-        ImportedAdapters imported;
-        imported.blocks.push_back(read_peft_adapter(one, f.model, 2));
-        imported.blocks[0].task = f.task_names[0];
-        ContinualOptions o = tiny_run_options(f.root + "/nokeys/sapt", 5);
-        REQUIRE_THROWS_WITH(write_imported_start(f.model, f.tokenizer, f.tasks, imported, o),
-                            Catch::Contains("SAPT needs each imported block's key"));
-        CHECK(!std::filesystem::exists(checkpoint_path(o.out_dir)));
-    }
+}
+
+TEST_CASE("SAPT started from PEFT folders without keys learns a key per adapter that routes its task to its block",
+          "[after-training]") {
+    // IncLoRA's blocks: trained without any key, exported as plain PEFT folders (no sals.safetensors).
+    static const TinyRunFolder f = make_tiny_run_folder("import_learn", 3, 2, {"inclora"});
+    const LoadedRun run = load_run(f.run_dir);
+    const RunMethod method = load_run_method(run, "inclora");
+    const std::string to = f.root + "/export";
+    export_run_method(run, method, to, "tiny");
+    CHECK(!file_exists(to + "/sals.safetensors"));
+    const ImportedAdapters imported = read_imported_adapters({to}, f.model, 2, 100);
+    REQUIRE(imported.sals.tasks.empty());
+
+    // The same start with a learning rate of 0 keeps the keys as first drawn: the reference.
+    auto start = [&](const std::string& name, float lr) {
+        ContinualOptions o = tiny_run_options(f.root + "/" + name + "/sapt", 5);
+        o.sapt.lora_alpha = 32.0f;
+        o.train.epochs = 4;
+        o.train.lr = lr;
+        o.resume = true;
+        write_imported_start(f.model, f.tokenizer, f.tasks, imported, o);
+        const SafeTensorsFile file = safetensors_open(checkpoint_path(o.out_dir));
+        const LoopState loop = loop_state_from_json(file.metadata.at("loop.state"), "checkpoint");
+        CHECK(loop.completed == 2);
+        REQUIRE(loop.weights[1][1].size() == 2);
+        return std::make_pair(o, loop);
+    };
+    const auto drawn = start("drawn", 0.0f);
+    const auto learned = start("learned", 3e-3f);
+    // Stage 2: task 1's test inputs weigh task 1's block (its learned key) most, and more than with the drawn key.
+    CHECK(learned.second.weights[1][1][1] > 0.5);
+    CHECK(learned.second.weights[1][1][1] > drawn.second.weights[1][1][1]);
+    const ContinualResult result = run_continual(f.model, f.tokenizer, f.tasks, learned.first);
+    for (double v : result.matrix[2]) CHECK(!std::isnan(v));
 }

@@ -81,24 +81,47 @@ static GenerateArgs parse_args(int argc, char** argv) {
         }
         if (i + 1 >= argc) fail("generate", "flag " + flag + " needs a value\n" + kUsage);
         const std::string value = argv[++i];
-        if (flag == "--run") args.run_dir = value;
-        else if (flag == "--method") args.method = value;
-        else if (flag == "--model") args.model_path = value;
-        else if (flag == "--tokenizer") args.tokenizer_path = value;
-        else if (flag == "--prompt") args.prompt = value, args.has_prompt = true;
-        else if (flag == "--definition") args.definition = value;
-        else if (flag == "--input") args.input_path = value;
-        else if (flag == "--output") args.output_path = value;
-        else if (flag == "--precision") args.precision = value;
-        else if (flag == "--device") args.device = value;
-        else if (flag == "--threads") omp_set_num_threads((int)parse_count(flag, value, 1));
-        else if (flag == "--max-new-tokens") args.max_new_tokens = (int)parse_count(flag, value, 0);
-        else if (flag == "--batch-size") args.batch_size = (int)parse_count(flag, value, 1);
-        else if (flag == "--temperature") args.ask.temperature = parse_number(flag, value, 0.0f, 100.0f), temperature_given = true;
-        else if (flag == "--top-k") args.ask.top_k = (int)parse_count(flag, value, 0), sampling_asked = true;
-        else if (flag == "--top-p") args.ask.top_p = parse_number(flag, value, 1e-6f, 1.0f), sampling_asked = true;
-        else if (flag == "--seed") args.ask.seed = (uint64_t)parse_count(flag, value, 0);
-        else fail("generate", "unknown flag " + flag + "\n" + kUsage);
+        if (flag == "--run") {
+            args.run_dir = value;
+        } else if (flag == "--method") {
+            args.method = value;
+        } else if (flag == "--model") {
+            args.model_path = value;
+        } else if (flag == "--tokenizer") {
+            args.tokenizer_path = value;
+        } else if (flag == "--prompt") {
+            args.prompt = value;
+            args.has_prompt = true;
+        } else if (flag == "--definition") {
+            args.definition = value;
+        } else if (flag == "--input") {
+            args.input_path = value;
+        } else if (flag == "--output") {
+            args.output_path = value;
+        } else if (flag == "--precision") {
+            args.precision = value;
+        } else if (flag == "--device") {
+            args.device = value;
+        } else if (flag == "--threads") {
+            omp_set_num_threads((int)parse_count(flag, value, 1));
+        } else if (flag == "--max-new-tokens") {
+            args.max_new_tokens = (int)parse_count(flag, value, 0);
+        } else if (flag == "--batch-size") {
+            args.batch_size = (int)parse_count(flag, value, 1);
+        } else if (flag == "--temperature") {
+            args.ask.temperature = parse_number(flag, value, 0.0f, 100.0f);
+            temperature_given = true;
+        } else if (flag == "--top-k") {
+            args.ask.top_k = (int)parse_count(flag, value, 0);
+            sampling_asked = true;
+        } else if (flag == "--top-p") {
+            args.ask.top_p = parse_number(flag, value, 1e-6f, 1.0f);
+            sampling_asked = true;
+        } else if (flag == "--seed") {
+            args.ask.seed = (uint64_t)parse_count(flag, value, 0);
+        } else {
+            fail("generate", "unknown flag " + flag + "\n" + kUsage);
+        }
     }
     if (sampling_asked && !temperature_given) args.ask.temperature = 1.0f;  // --top-k / --top-p alone sample at T 1
     const bool has_run = !args.run_dir.empty(), has_file = !args.input_path.empty() || !args.output_path.empty();

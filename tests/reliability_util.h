@@ -31,6 +31,13 @@ inline std::string program_path(const std::string& name) {
 // process, so the built-in backbone is pretrained once (shared_cache = false: a cache of its own).
 inline std::string reliability_dir(const std::string& name, bool shared_cache = true) {
     const std::string root = "/tmp/sapt_reliability_" + std::to_string(getpid());
+    static const struct RemoveAtExit {  // the scratch folders go when the test process ends
+        std::string root;
+        ~RemoveAtExit() {
+            std::error_code ignored;
+            std::filesystem::remove_all(root, ignored);
+        }
+    } remove_at_exit{root};
     const std::string dir = root + "/" + name;
     std::filesystem::create_directories(dir + "/runs");
     if (shared_cache && !std::filesystem::exists(dir + "/runs/cache")) {

@@ -84,6 +84,19 @@ TEST_CASE("SIGTERM while the pseudo-sample generator trains: the task is checkpo
     CHECK(loop.pseudo[0].empty());
 }
 
+TEST_CASE("the second signal's clean-up removes the temporary files of writes in progress and nothing else",
+          "[reliability]") {
+    const std::string dir = reliability_dir("temporaries");
+    atomic_write_file(dir + "/done.json", "{}");
+    AtomicWriter in_progress(dir + "/checkpoint.safetensors");
+    in_progress.write("half", 4);
+    REQUIRE(std::filesystem::exists(in_progress.temp_path));
+    fileio_remove_temporaries_now();  // what the handler calls before the process dies
+    CHECK_FALSE(std::filesystem::exists(in_progress.temp_path));
+    CHECK_FALSE(std::filesystem::exists(dir + "/checkpoint.safetensors"));
+    CHECK(read_file(dir + "/done.json") == "{}");  // a committed file is no longer in the table
+}
+
 TEST_CASE("a second SIGTERM ends ./train at once and leaves only whole files", "[reliability]") {
     const std::string dir = reliability_dir("second_signal");
     const std::string out = dir + "/runs/twice";

@@ -78,6 +78,25 @@ TEST_CASE("--resume refuses a truncated checkpoint, or one of another backbone, 
     std::filesystem::remove_all(s.root);
 }
 
+TEST_CASE("./train --resume on a truncated checkpoint exits 1 naming the file, and the run folder stays byte for "
+          "byte as it was", "[reliability]") {
+    const std::string dir = reliability_dir("truncated");
+    std::vector<std::string> args = small_builtin_args("runs/t");
+    args.insert(args.end(), {"--stop-after", "1"});
+    std::string output;
+    REQUIRE(run_program("train", args, dir, &output) == 0);
+    const std::string checkpoint = dir + "/runs/t/sapt/checkpoint.safetensors";
+    const std::string whole = read_file(checkpoint);
+    atomic_write_file(checkpoint, whole.substr(0, whole.size() - 1000));
+    const auto before = snapshot_files(dir + "/runs/t");
+
+    const int status = run_program("train", {"--resume", "runs/t"}, dir, &output);
+    INFO(output);
+    CHECK(status == 1);
+    CHECK_THAT(output, Catch::Contains("./train: runs/t/sapt/checkpoint.safetensors: "));
+    CHECK(snapshot_files(dir + "/runs/t") == before);
+}
+
 TEST_CASE("--resume of a copied run folder continues in the copy and never writes into the original",
           "[reliability]") {
     const std::string dir = reliability_dir("copied");

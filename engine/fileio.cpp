@@ -225,6 +225,11 @@ FileLock::FileLock(const std::string& path, const std::string& waiting_message) 
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) fail(path, "cannot create the lock file (" + errno_text() + ")");
     if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return;
+    if (errno == ENOLCK || errno == EOPNOTSUPP) {  // a file system without locks (some NFS): go on unlocked, the
+        ::close(fd);                                // atomic renames still leave whole files
+        fd = -1;
+        return;
+    }
     if (errno == EWOULDBLOCK && !waiting_message.empty()) std::fprintf(stderr, "%s\n", waiting_message.c_str());
     while (::flock(fd, LOCK_EX) != 0) {
         if (errno == EINTR) continue;

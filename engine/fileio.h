@@ -59,7 +59,7 @@ void append_to_file(const std::string& path, const std::string& text);
 
 // An exclusive advisory lock (flock) on `path` (created when absent), held until the object dies; the kernel
 // drops it when the process ends, kill -9 included. When another process holds it, `waiting_message` (if any)
-// goes to stderr and the constructor waits.
+// goes to stderr and the constructor waits. On a file system without locks (ENOLCK) it holds nothing.
 struct FileLock {
     int fd = -1;
     explicit FileLock(const std::string& path, const std::string& waiting_message = "");

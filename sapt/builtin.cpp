@@ -11,6 +11,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/fileio.h"
+#include "engine/interrupt.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/safetensors.h"
@@ -138,6 +139,11 @@ static void pretrain(Model& model, const Tokenizer& tokenizer, const std::vector
     batching.eos_id = kEosId;
     const auto start = std::chrono::steady_clock::now();
     for (int step = 0; step < o.pretrain_steps; step++) {
+        if (interrupt_requested()) {  // Ctrl-C / SIGTERM: nothing to checkpoint yet, and no half-trained cache
+            fail("pretraining", std::string("interrupted by ") + interrupt_signal_name() + " at step " +
+                                    std::to_string(step) + " of " + std::to_string(o.pretrain_steps) +
+                                    "; nothing was cached (the next run pretrains again)");
+        }
         std::vector<EncodedExample> examples;
         for (int b = 0; b < o.pretrain_batch; b++) {
             examples.push_back(denoising_example(tokenizer, corpus[rng_below(rng, (uint32_t)corpus.size())], rng));

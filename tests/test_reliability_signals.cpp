@@ -4,6 +4,7 @@
 // Also the loop itself (run_continual) stopped by the flag at its first step.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/interrupt.h"
@@ -95,6 +96,29 @@ TEST_CASE("the second signal's clean-up removes the temporary files of writes in
     CHECK_FALSE(std::filesystem::exists(in_progress.temp_path));
     CHECK_FALSE(std::filesystem::exists(dir + "/checkpoint.safetensors"));
     CHECK(read_file(dir + "/done.json") == "{}");  // a committed file is no longer in the table
+}
+
+TEST_CASE("SIGTERM while the built-in backbone pretrains: ./train exits 143 within a step and caches nothing",
+          "[reliability]") {
+    const std::string dir = reliability_dir("sigterm_pretraining", false);
+    std::vector<std::string> args = small_builtin_args("runs/p");
+    args[std::find(args.begin(), args.end(), "--pretrain-steps") - args.begin() + 1] = "2000";  // minutes
+    const Started run = start_program("train", args, dir, dir + "/p.txt");
+    const bool reached = wait_until([&] { return file_or_empty(run.output_path).find("pretraining step 1/") != std::string::npos; }, 60);
+    const auto signalled = std::chrono::steady_clock::now();
+    ::kill(run.pid, SIGTERM);
+    const int status = wait_program(run);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - signalled).count();
+    const std::string output = read_file(run.output_path);
+    INFO(output);
+    REQUIRE(reached);
+    CHECK(status == 128 + SIGTERM);
+    CHECK(seconds < 10);
+    CHECK_THAT(output, Catch::Contains("pretraining: interrupted by SIGTERM at step"));
+    CHECK(temporaries_under(dir + "/runs").empty());
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(dir + "/runs/cache")) {
+        CHECK(entry.path().filename() != "config.json");  // the mark of a complete cache
+    }
 }
 
 TEST_CASE("a second SIGTERM ends ./train at once and leaves only whole files", "[reliability]") {

@@ -143,9 +143,14 @@ train-emu: $(EMU_BUILD)/train
 
 # The device suite under the emulation, then the device path of ./train against the CPU path
 # (tests/device/train_emu_vs_cpu.sh: equal losses and matrices, and a kill -9 + --resume on the device).
-test-emu: $(EMU_BUILD)/test_emu $(EMU_BUILD)/train $(PROGRAMS)
+$(BUILD)/compare_runs: tests/device/compare_runs.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -O1 -Wall -Wextra $< -o $@
+
+test-emu: $(EMU_BUILD)/test_emu $(EMU_BUILD)/train $(PROGRAMS) $(BUILD)/compare_runs
 	./$(EMU_BUILD)/test_emu $(EMU_ARGS)
-	TRAIN_CPU=./$(PROGRAM_DIR)train TRAIN_EMU=./$(EMU_BUILD)/train bash tests/device/train_emu_vs_cpu.sh
+	TRAIN_CPU=./$(PROGRAM_DIR)train TRAIN_EMU=./$(EMU_BUILD)/train COMPARE=./$(BUILD)/compare_runs \
+	  bash tests/device/train_emu_vs_cpu.sh
 
 # ---- the GPU suite and benchmark need CUDA=1 objects: they get a build folder of their own -------------
 CUDA_TEST_OBJS := $(patsubst %.cpp,$(BUILD)/%.o,$(wildcard tests/cuda/*.cpp))

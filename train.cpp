@@ -25,6 +25,8 @@
 #include "engine/fileio.h"
 #include "engine/interrupt.h"
 #include "models/memory_plan.h"
+#include "engine/device.h"
+#include "models/load_device.h"
 #include "models/model_device.h"
 #include "sapt/baselines/compare.h"
 #include "sapt/builtin.h"
@@ -361,10 +363,14 @@ static int run(Args args) {
         if (tokenizer_path.empty()) tokenizer_path = backbone.tokenizer_path;
     }
     if (model_dir.empty()) fail("--model", "a Hugging Face model directory is needed with --data (or --pretrain-steps)");
-    Model model = load_pretrained_model(model_dir);
+    // On a GPU the checkpoint streams to the device through a bounded staging buffer (models/load_device.h):
+    // the whole model never sits in host memory.
+    Model model = device == Device::CPU ? load_pretrained_model(model_dir)
+                                        : load_pretrained_model_on(model_dir, device, precision == "bf16");
     model.recompute_layers = recompute_layers_option(args);
     model_apply_precision(model, precision, "--precision");
     model_place(model, device, precision);
+    if (device != Device::CPU) std::printf("model on the device (%s): %s\n", precision.c_str(), device_memory_summary().c_str());
     if (tokenizer_path.empty()) {
         for (const char* name : {"/spiece.model", "/tokenizer.model"}) {
             if (std::filesystem::exists(model_dir + name)) tokenizer_path = model_dir + name;

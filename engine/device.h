@@ -16,18 +16,20 @@ void device_free(void* ptr);
 void device_zero(void* ptr, size_t bytes);
 // dst_dev / src_dev say which side is GPU memory (host to device, device to host, device to device).
 void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
+void device_traffic_count_sync();  // for the backend's own waits (cuda_synchronize)
+#endif
 
 // What crossed between host and device since the process started — copies and their bytes each way —
 // and how often the host waited for the device. A training step's budget is asserted with it: in the
-// steady state only the batch's token ids go in and a few scalars come out.
+// steady state only the batch's token ids go in and a few scalars come out. All zero without CUDA.
 struct DeviceTraffic {
     long long to_device_copies = 0, to_device_bytes = 0;
     long long to_host_copies = 0, to_host_bytes = 0;
     long long synchronizations = 0;
 };
 DeviceTraffic device_traffic();
-void device_traffic_count_sync();  // for the backend's own waits (cuda_synchronize)
-#endif
+// Bytes of device memory in use now (0 without CUDA): for progress lines.
+size_t device_memory_in_use();
 
 // Copies `bytes` from src to dst on whatever devices they live (both CPU: memcpy).
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);

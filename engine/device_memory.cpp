@@ -12,6 +12,13 @@ DeviceAllocLabel::~DeviceAllocLabel() { current_label = previous; }
 
 const std::string& device_alloc_label() { return current_label; }
 
+#ifndef SAPT_CUDA
+DeviceTraffic device_traffic() { return DeviceTraffic{}; }
+size_t device_memory_in_use() { return 0; }
+#else
+size_t device_memory_in_use() { return device_memory_info().in_use; }
+#endif
+
 std::string device_memory_summary() {
 #ifdef SAPT_CUDA
     DeviceMemoryInfo info = device_memory_info();

@@ -58,7 +58,9 @@ float read_scalar(const float* value, Device device) {
 }
 
 std::vector<int32_t> host_i32(const Tensor& t) {
-    std::vector<int32_t> values((size_t)t.numel());
-    copy_bytes(values.data(), Device::CPU, t.i32(), t.device(), values.size() * sizeof(int32_t));
+    // Ids uploaded from the host kept a copy there (tensor_keep_host_copy): no copy back from the device.
+    const Tensor host = t.data->host_copy ? Tensor{t.data->host_copy} : t;
+    std::vector<int32_t> values((size_t)host.numel());
+    copy_bytes(values.data(), Device::CPU, host.i32(), host.device(), values.size() * sizeof(int32_t));
     return values;
 }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/interrupt.h"
 #include "engine/safetensors.h"
@@ -240,6 +241,7 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
             std::printf("[%s] task %d/%d %-18s %4lld steps %6.1fs loss %.4f | scores:", method.name.c_str(), t + 1, T,
                         task.name.c_str(), (long long)trained.steps, trained.seconds, trained.last_loss);
             for (int i = 0; i <= t; i++) std::printf(" %.1f", loop.matrix[(size_t)t][(size_t)i]);
+            if (device != Device::CPU) std::printf(" | %s", device_memory_summary().c_str());
             std::printf("\n");
             std::fflush(stdout);
         }

@@ -79,8 +79,12 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
     double ce_sum = 0, kl_sum = 0;
     int in_step = 0;  // micro-batches accumulated into the coming optimizer step
     const int64_t first_step = position.step;  // > 0 after a resume: the ETA counts this call's steps only
+    const bool on_device = !params.empty() && params[0].device() != Device::CPU;
+    DeviceTraffic traffic_at_step_start = device_traffic();
+    double last_plain_line = 0;  // seconds into the task when the last plain progress line was printed
     adamw_zero_grad(optimizer);
     while (!position.finished && position.step < total_steps) {
+        if (in_step == 0) traffic_at_step_start = device_traffic();
         if (position.order.empty()) position.order = epoch_order((int)examples.size(), position.data_rng, true);
         const std::vector<std::vector<int>> batches = batch_rows(position.order, options.batch_size);
         const Batch batch = make_batch(examples, batches[(size_t)position.next_batch], batching, true);
@@ -145,14 +149,30 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const double tokens_per_s = elapsed > 0 ? tokens_seen / elapsed : 0;
         const int64_t done_here = position.step - first_step;
-        if (show_bar) {
-            std::fprintf(stderr, "\r%s step %lld/%lld loss %.4f kl %.4f %.0f tok/s ETA %s   ", options.label.c_str(),
-                         (long long)position.step, (long long)total_steps, result.last_loss, result.last_kl,
-                         tokens_per_s, format_seconds(elapsed / std::max<int64_t>(1, done_here) * (total_steps - position.step)).c_str());
+        // A line refreshed in place on a terminal; elsewhere (a log file, a batch job) a plain line every 10 s.
+        const double memory_mib = (double)device_memory_in_use() / 1048576.0;
+        const std::string eta = format_seconds(elapsed / std::max<int64_t>(1, done_here) * (total_steps - position.step));
+        if (show_bar || elapsed - last_plain_line >= 10.0) {
+            char memory[48] = "";
+            if (on_device) std::snprintf(memory, sizeof memory, " device %.0f MiB", memory_mib);
+            std::fprintf(stderr, "%s%s step %lld/%lld loss %.4f kl %.4f %.0f tok/s%s, task left %s%s",
+                         show_bar ? "\r" : "", options.label.c_str(), (long long)position.step, (long long)total_steps,
+                         result.last_loss, result.last_kl, tokens_per_s, memory, eta.c_str(), show_bar ? "   " : "\n");
             std::fflush(stderr);
+            last_plain_line = elapsed;
         }
         nlohmann::json line = {{"event", "train_step"}, {"task", options.label}, {"step", position.step},
                                {"loss", result.last_loss}, {"kl", result.last_kl}, {"tokens_per_s", tokens_per_s}};
+        if (on_device) {
+            // What this step moved between host and device: the budget tests/device checks.
+            const DeviceTraffic now = device_traffic();
+            line["device"] = {{"copies_in", now.to_device_copies - traffic_at_step_start.to_device_copies},
+                              {"bytes_in", now.to_device_bytes - traffic_at_step_start.to_device_bytes},
+                              {"copies_out", now.to_host_copies - traffic_at_step_start.to_host_copies},
+                              {"bytes_out", now.to_host_bytes - traffic_at_step_start.to_host_bytes},
+                              {"synchronizations", now.synchronizations - traffic_at_step_start.synchronizations},
+                              {"memory_mib", memory_mib}};
+        }
         append_log_line(options.log_path, line.dump());
         if (on_checkpoint && options.checkpoint_every > 0 && position.step % options.checkpoint_every == 0 &&
             position.step < total_steps) {

@@ -304,6 +304,8 @@ DeviceArena& arena() {
             }
             if (made.pkey >= 0) pkey_set(made.pkey, PKEY_DISABLE_ACCESS);
         }
+        void* warm_up[1];
+        backtrace(warm_up, 1);  // loads what backtrace needs now, not inside the signal handler
         struct sigaction action = {};
         action.sa_sigaction = on_segv;
         action.sa_flags = SA_SIGINFO;

@@ -31,7 +31,9 @@ std::vector<Tensor> ewc_diagonal_fisher(const std::vector<Tensor>& params, int n
 }
 
 Tensor ewc_penalty(const std::vector<Tensor>& params, const std::vector<EwcAnchor>& anchors, float lambda) {
-    Tensor total = tensor_zeros({1}, DType::F32, params.empty() ? Device::CPU : params[0].device());
+    // Every term F (theta - theta*)^2 flattened into one vector and summed once: one reduction (and, on a
+    // GPU, one scalar to the host) per step rather than one per tensor and anchor.
+    std::vector<Tensor> terms;
     for (const EwcAnchor& anchor : anchors) {
         if (anchor.params.size() != params.size()) {
             fail("ewc_penalty", "an anchor of another parameter list (expected " + std::to_string(params.size()) +
@@ -39,10 +41,11 @@ Tensor ewc_penalty(const std::vector<Tensor>& params, const std::vector<EwcAncho
         }
         for (size_t i = 0; i < params.size(); i++) {
             const Tensor drift = sub(params[i], anchor.params[i]);
-            total = add(total, sum(mul(mul(drift, drift), anchor.fisher[i])));
+            terms.push_back(reshape(mul(mul(drift, drift), anchor.fisher[i]), {-1}));
         }
     }
-    return scale(total, 0.5f * lambda);
+    if (terms.empty()) return tensor_zeros({1}, DType::F32, params.empty() ? Device::CPU : params[0].device());
+    return scale(sum(concat(terms, 0)), 0.5f * lambda);
 }
 
 MethodHooks ewc_hooks(const Model& model, SaptState& state, const BatchingOptions& batching,

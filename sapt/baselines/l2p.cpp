@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "sapt/trainer.h"
@@ -57,25 +58,61 @@ Tensor l2p_query(const Tensor& embedding_table, const Tensor& ids, const Tensor&
     return reshape(matmul(w, tensor_to_f32(embedding(ids, embedding_table))), {B, C});
 }
 
-// Rows scaled to unit L2 norm, differentiably: RMSNorm divides by sqrt(mean(x^2)) = |x| / sqrt(C), so
-// rms_norm(x) / sqrt(C) = x / |x|. The tiny eps only keeps a zero row finite.
-static Tensor unit_rows(const Tensor& x) {
-    const int64_t C = x.dim(1);
-    const Tensor ones = tensor_to_device(tensor_full({C}, 1.0f), x.device());
-    return scale(rms_norm(x, ones, 1e-20f), 1.0f / std::sqrt((float)C));
-}
-
 Tensor cosine_similarity_to_keys(const Tensor& query, const Tensor& keys) {
     if (query.ndim() != 2 || keys.ndim() != 2 || query.dim(1) != keys.dim(1)) {
         fail("cosine_similarity_to_keys", "expected query (B, C) and keys (M, C) (got " + shape_str(query.shape()) +
                                               ", " + shape_str(keys.shape()) + ")");
     }
-    Tensor query_unit;
-    {
-        NoGradScope no_grad;  // the query is a constant
-        query_unit = unit_rows(query);
+    // On the host in double, wherever the tensors live: B queries and M keys of width C are a few KB, and
+    // the top-N choice that follows is the host's anyway. Double sums keep exact ties tied (the choice
+    // takes the lower index on a tie).
+    const int64_t B = query.dim(0), M = keys.dim(0), C = keys.dim(1);
+    const std::vector<float> q = tensor_values(query), k = tensor_values(keys);
+    // Unit query rows and key norms (1e-8 floors them, as torch.nn.functional.normalize's eps).
+    std::vector<float> q_unit(q.size()), key_norm((size_t)M);
+    for (int64_t b = 0; b < B; b++) {
+        double n = 0;
+        for (int64_t c = 0; c < C; c++) n += (double)q[(size_t)(b * C + c)] * q[(size_t)(b * C + c)];
+        const float inv = 1.0f / (float)std::max(std::sqrt(n), 1e-8);
+        for (int64_t c = 0; c < C; c++) q_unit[(size_t)(b * C + c)] = q[(size_t)(b * C + c)] * inv;
     }
-    return matmul(query_unit, unit_rows(keys), false, true);  // (B, M)
+    for (int64_t m = 0; m < M; m++) {
+        double n = 0;
+        for (int64_t c = 0; c < C; c++) n += (double)k[(size_t)(m * C + c)] * k[(size_t)(m * C + c)];
+        key_norm[(size_t)m] = (float)std::max(std::sqrt(n), 1e-8);
+    }
+    std::vector<float> cos((size_t)(B * M));
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t m = 0; m < M; m++) {
+            double dot = 0;
+            for (int64_t c = 0; c < C; c++) dot += (double)q_unit[(size_t)(b * C + c)] * k[(size_t)(m * C + c)];
+            cos[(size_t)(b * M + m)] = (float)(dot / key_norm[(size_t)m]);
+        }
+    }
+    Tensor out = tensor_to_device(tensor_from({B, M}, cos), keys.device());
+    if (needs_grad({&keys})) {
+        out.data->requires_grad = true;
+        // d cos(q, k) / d k = q_unit / |k| - cos * k / |k|^2, summed on the host and added where keys live.
+        tape_push("cosine_similarity_to_keys", [keys, out, q_unit, k, key_norm, cos, B, M, C]() {
+            if (!out.has_grad()) return;
+            std::vector<float> g((size_t)(B * M));
+            copy_bytes(g.data(), Device::CPU, out.grad(), out.device(), g.size() * sizeof(float));
+            std::vector<float> dk((size_t)(M * C), 0.0f);
+            for (int64_t b = 0; b < B; b++) {
+                for (int64_t m = 0; m < M; m++) {
+                    const float gm = g[(size_t)(b * M + m)];
+                    if (gm == 0.0f) continue;
+                    const float n = key_norm[(size_t)m], c_bm = cos[(size_t)(b * M + m)];
+                    for (int64_t c = 0; c < C; c++) {
+                        dk[(size_t)(m * C + c)] += gm * (q_unit[(size_t)(b * C + c)] / n - c_bm * k[(size_t)(m * C + c)] / (n * n));
+                    }
+                }
+            }
+            const Tensor dk_there = tensor_to_device(tensor_from({M, C}, dk), keys.device());
+            kernels_for(keys.device()).axpy(keys.grad(), 1.0f, dk_there.f32(), (size_t)(M * C));
+        });
+    }
+    return out;
 }
 
 std::vector<std::vector<int>> top_n_indices(const Tensor& similarity, int n) {

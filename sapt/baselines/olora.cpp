@@ -17,11 +17,12 @@ Tensor frobenius_norm(const Tensor& t) {
         out.data->requires_grad = true;
         tape_push("frobenius_norm", [t, out, norm]() {
             if (!out.has_grad()) return;
+            float* dt = t.grad();  // allocated (zero) even where nothing is added
             if (norm == 0.0f) return;  // the subgradient 0 at the origin, as torch
             const Kernels& k = kernels_for(t.device());
             float g = 0;
             copy_bytes(&g, Device::CPU, out.grad(), out.device(), sizeof g);
-            k.axpy(t.grad(), g / norm, t.f32(), (size_t)t.numel());  // dt += g * t / |t|
+            k.axpy(dt, g / norm, t.f32(), (size_t)t.numel());  // dt += g * t / |t|
         });
     }
     return out;
@@ -35,12 +36,14 @@ static Device banks_device(const std::vector<LoraBank>& banks) {
 }
 
 Tensor olora_orthogonality_loss(const std::vector<LoraBank>& banks) {
-    Tensor total = tensor_zeros({1}, DType::F32, banks_device(banks));
+    std::vector<Tensor> overlaps;
     for (const LoraBank& bank : banks) {
         if (!bank.previous_A.defined()) continue;
         // ((K-1) R, C_in) x (R, C_in)^T -> ((K-1) R, R): the overlap of every earlier direction with every new one.
-        total = add(total, sum(absolute(matmul(bank.previous_A, bank.current_A, false, true))));
+        overlaps.push_back(reshape(absolute(matmul(bank.previous_A, bank.current_A, false, true)), {-1}));
     }
+    // One sum over every bank's overlaps: one reduction per step, not one per adapted site.
+    Tensor total = overlaps.empty() ? tensor_zeros({1}, DType::F32, banks_device(banks)) : sum(concat(overlaps, 0));
     return total;
 }
 

@@ -15,6 +15,7 @@ each LoRA matrix 6 x params x rows (forward, activation gradient, weight gradien
 element-wise work are left out. MFU = FLOPs / step time / 989e12 (H100 and H200 SXM dense bf16 peak).
 """
 import json
+import os
 import sys
 import time
 
@@ -25,7 +26,7 @@ import transformers
 PEAK_BF16_FLOPS = 989e12
 BATCH, SOURCE, TARGET = 16, 512, 50
 LORA_RANK, LORA_ALPHA = 8, 32
-LLAMA_LAYERS = 4
+LLAMA_LAYERS = int(os.environ.get("LLAMA_LAYERS", "4"))  # bench/run_cuda.sh passes the same to ours
 WARMUP_STEPS, MEASURED_STEPS = 3, 10
 
 

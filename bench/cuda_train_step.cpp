@@ -1,5 +1,7 @@
-// cuda_train_step.cpp — one SAPT-LoRA training step of T5-large on the GPU, written directly against the
-// kernel table (cuda_kernels), so it measures the backend alone: 24 encoder + 24 decoder layers (d 1024, 16
+// cuda_train_step.cpp — the kernel lab: a hand-written SAPT-LoRA training step that bypasses engine/, models/
+// and autograd, for trying kernels in isolation. It is not what ./train runs, and no README figure comes from
+// it: the product's step is timed by bench/cuda_real_step.cpp. One step of T5-large on the GPU, written directly
+// against the kernel table (cuda_kernels), so it measures the backend alone: 24 encoder + 24 decoder layers (d 1024, 16
 // heads of 64, gated-GELU FFN 2816 as T5 v1.1), batch 16 x (512 + 50), frozen bf16 weights, relative-position
 // bias, LoRA r = 8 on W_q and W_v of every attention for the current task plus 14 earlier tasks mixed by
 // per-example weights a(x) (one stacked GEMM pair for all earlier tasks), cross-entropy over 32128 tokens,

@@ -231,7 +231,23 @@ unsigned emu_warp_gather_bits(bool mine) {
 
 float* dynamic_shared_floats() { return dynamic_shared.data(); }
 
+// Fault injection: SAPT_EMU_FAIL_LAUNCH=N makes the N-th kernel launch of the process fail, as a kernel
+// that faults on a GPU does, so that tests can check what a run leaves behind (its last checkpoint intact).
+static void fail_if_injected() {
+    static const long long fail_at = [] {
+        const char* n = std::getenv("SAPT_EMU_FAIL_LAUNCH");
+        return n ? std::atoll(n) : 0LL;
+    }();
+    static long long launches = 0;
+    if (fail_at > 0 && ++launches == fail_at) {
+        fail("cuda emulator", "CUDA (emulated) error: kernel launch " + std::to_string(launches) +
+                                  " failed (injected by SAPT_EMU_FAIL_LAUNCH)\nHINT: kernels run asynchronously, so the "
+                                  "failing one may be earlier: rerun with CUDA_LAUNCH_BLOCKING=1");
+    }
+}
+
 void emu_run_grid(dim3 grid, dim3 block, size_t shared_bytes, const std::function<void()>& body) {
+    fail_if_injected();
     int n_threads = int(block.x * block.y * block.z);
     if (n_threads < 1 || n_threads > kMaxThreadsPerBlock) {
         fail("cuda emulator", "block of " + std::to_string(n_threads) + " threads (expected 1 to 1024)");

@@ -5,7 +5,9 @@
 # --compare all) on `--device cuda --precision f32` against the same run on `--device cpu`:
 #   1. per-step losses within 1e-4 relative and the same accuracy matrices (compare_runs equal);
 #   2. every training step on the device moves only ids in and a few scalars out (compare_runs budget);
-#   3. a kill -9 in the middle of a device run, then --resume, ends with the uninterrupted run's results.
+#   3. a kill -9 in the middle of a device run, then --resume, ends with the uninterrupted run's results;
+#   4. faults on the device (injected by the emulation): a kernel launch that fails mid-run, then a device too
+#      small for the model, each stop with a clear error, the last checkpoint intact, and resume to the same end.
 # Needs: TRAIN_CPU, TRAIN_EMU (the two programs) and COMPARE (build/compare_runs). About 4 minutes on 2 cores.
 set -euo pipefail
 
@@ -49,4 +51,23 @@ fi
 "$TRAIN_EMU" --resume "$work/killed" > "$work/resumed.log" 2>&1 || { tail -40 "$work/resumed.log"; exit 1; }
 "$COMPARE" matrices "$work/whole" "$work/killed"
 echo "kill -9 in task 2 on the emulated device and --resume: $(( $(date +%s) - start )) s"
-echo "device path of ./train: 3 passed, 0 failed"
+
+# A kernel launch that fails in the second task (launch 5000 of about 8000), then a resume on a device of 1 MiB.
+start=$(date +%s)
+if SAPT_EMU_FAIL_LAUNCH=5000 "$TRAIN_EMU" "${one[@]}" --out "$work/faulted" > "$work/faulted.log" 2>&1; then
+    echo "FAIL: the run with a failing kernel launch finished (expected exit 1)"
+    exit 1
+fi
+grep -q "kernel launch 5000 failed (injected" "$work/faulted.log" || { echo "FAIL: no launch error"; cat "$work/faulted.log"; exit 1; }
+cp "$work/faulted/sapt/checkpoint.safetensors" "$work/checkpoint.before"
+if SAPT_EMU_DEVICE_MIB=1 "$TRAIN_EMU" --resume "$work/faulted" > "$work/small.log" 2>&1; then
+    echo "FAIL: a 1 MiB device held the model (expected exit 1)"
+    exit 1
+fi
+grep -q "out of GPU memory" "$work/small.log" || { echo "FAIL: no out-of-memory error"; cat "$work/small.log"; exit 1; }
+cmp "$work/faulted/sapt/checkpoint.safetensors" "$work/checkpoint.before" \
+    || { echo "FAIL: the checkpoint changed after the out-of-memory error"; exit 1; }
+"$TRAIN_EMU" --resume "$work/faulted" > "$work/after_fault.log" 2>&1 || { tail -40 "$work/after_fault.log"; exit 1; }
+"$COMPARE" matrices "$work/whole" "$work/faulted"
+echo "a failing launch and a 1 MiB device: clear errors ($(grep -m1 'out of GPU memory' "$work/small.log" | cut -c1-90)...), checkpoint intact, resumed: $(( $(date +%s) - start )) s"
+echo "device path of ./train: 4 passed, 0 failed"

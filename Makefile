@@ -136,10 +136,10 @@ $(EMU_BUILD)/libsapt.a: $(EMU_LIB_OBJS)
 $(EMU_BUILD)/test_emu: $(EMU_OBJS) $(CHECK_OBJS) $(BUILD)/tests/main.o $(EMU_BUILD)/libsapt.a
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(EMU_BUILD)/train: $(EMU_BUILD)/train.o $(EMU_BUILD)/libsapt.a
+$(EMU_BUILD)/train $(EMU_BUILD)/generate: $(EMU_BUILD)/%: $(EMU_BUILD)/%.o $(EMU_BUILD)/libsapt.a
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-train-emu: $(EMU_BUILD)/train
+train-emu: $(EMU_BUILD)/train $(EMU_BUILD)/generate
 
 # The device suite under the emulation, then the device path of ./train against the CPU path
 # (tests/device/train_emu_vs_cpu.sh: equal losses and matrices, and a kill -9 + --resume on the device).
@@ -147,9 +147,10 @@ $(BUILD)/compare_runs: tests/device/compare_runs.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) -std=c++17 -O1 -Wall -Wextra $< -o $@
 
-test-emu: $(EMU_BUILD)/test_emu $(EMU_BUILD)/train $(PROGRAMS) $(BUILD)/compare_runs
+test-emu: $(EMU_BUILD)/test_emu $(EMU_BUILD)/train $(EMU_BUILD)/generate $(PROGRAMS) $(BUILD)/compare_runs
 	./$(EMU_BUILD)/test_emu $(EMU_ARGS)
-	TRAIN_CPU=./$(PROGRAM_DIR)train TRAIN_EMU=./$(EMU_BUILD)/train COMPARE=./$(BUILD)/compare_runs \
+	TRAIN_CPU=./$(PROGRAM_DIR)train TRAIN_EMU=./$(EMU_BUILD)/train GENERATE_CPU=./$(PROGRAM_DIR)generate \
+	  GENERATE_EMU=./$(EMU_BUILD)/generate COMPARE=./$(BUILD)/compare_runs \
 	  bash tests/device/train_emu_vs_cpu.sh
 
 # ---- the GPU suite and benchmark need CUDA=1 objects: they get a build folder of their own -------------
@@ -237,4 +238,4 @@ kill-resume: train $(BUILD)/check_run
 clean:
 	rm -rf build build-san build-emu build-cuda build-cuda-emu build-fuzz $(PROGRAMS)
 
--include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%.d) $(FUZZ_BUILD)/make_seeds.d $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(patsubst $(PROGRAM_DIR)%,$(BUILD)/%.d,$(PROGRAMS)) $(EMU_OBJS:.o=.d) $(EMU_LIB_OBJS:.o=.d) $(EMU_BUILD)/train.d $(CUDA_TEST_OBJS:.o=.d)
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%.d) $(FUZZ_BUILD)/make_seeds.d $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(patsubst $(PROGRAM_DIR)%,$(BUILD)/%.d,$(PROGRAMS)) $(EMU_OBJS:.o=.d) $(EMU_LIB_OBJS:.o=.d) $(EMU_BUILD)/train.d $(EMU_BUILD)/generate.d $(CUDA_TEST_OBJS:.o=.d)

@@ -199,12 +199,15 @@ std::string tokenizer_fingerprint(const Tokenizer& tokenizer) {
 }
 
 void save_loop_checkpoint(const std::string& path, const SaptState& state, const LoopState& loop,
-                          const AdamW* optimizer) {
+                          const AdamW* optimizer, const std::vector<std::pair<std::string, Tensor>>& method_tensors,
+                          const std::string& method_state) {
     std::vector<std::pair<std::string, Tensor>> tensors = sapt_tensors(state);
     if (optimizer) {
         for (auto& entry : adamw_state(*optimizer)) tensors.push_back(entry);
     }
+    for (const auto& entry : method_tensors) tensors.push_back(entry);
     std::map<std::string, std::string> metadata = sapt_metadata(state);
     metadata["loop.state"] = loop_state_to_json(loop);
+    if (!method_state.empty()) metadata["method.state"] = method_state;
     safetensors_save(path, tensors, metadata);
 }

@@ -44,5 +44,9 @@ std::string loop_state_to_json(const LoopState& loop);
 LoopState loop_state_from_json(const std::string& text, const std::string& where);
 
 // Writes state + loop (+ optimizer moments when given) to `path`, atomically.
+// method_tensors / method_state: what a baseline keeps besides the SAPT state (MethodHooks::save), stored
+// beside it ("method.*" tensors, the metadata entry "method.state" when not empty).
 void save_loop_checkpoint(const std::string& path, const SaptState& state, const LoopState& loop,
-                          const AdamW* optimizer);
+                          const AdamW* optimizer,
+                          const std::vector<std::pair<std::string, Tensor>>& method_tensors = {},
+                          const std::string& method_state = "");

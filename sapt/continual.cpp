@@ -84,8 +84,9 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
     baseline_options.replay_fraction = options.generator.fraction;  // Replay keeps as many as SAPT generates
     const MethodHooks hooks = make_method_hooks(method.name, model, state, options.batching, baseline_options);
     // What a baseline keeps besides the SAPT state (a memory, Fisher anchors, a teacher, a prompt pool, a
-    // fine-tuned backbone) is not in the checkpoint: such a run cannot resume.
-    const bool hooks_keep_state = hooks.after_task || hooks.trainable;
+    // fine-tuned backbone) goes into the checkpoint through its save / restore hooks; a method with state and
+    // without them could not resume.
+    const bool hooks_keep_state = (hooks.after_task || hooks.trainable) && !(hooks.save && hooks.restore);
     LoopState loop;
     loop.method = method.name;
     for (const Task& t : tasks) loop.tasks.push_back(t.name);
@@ -123,12 +124,15 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
         loop = saved;
         sapt_restore(state, *resumed);
         sapt_to_device(state, model, device);
+        if (hooks.restore) hooks.restore(*resumed);
         global_rng() = rng_from_string(loop.global_rng, ckpt);
     }
     auto save = [&](const AdamW* optimizer) {
         if (ckpt.empty()) return;
         loop.global_rng = rng_to_string(global_rng());
-        save_loop_checkpoint(ckpt, state, loop, optimizer);
+        MethodCheckpoint method_part;
+        if (hooks.save) hooks.save(method_part);
+        save_loop_checkpoint(ckpt, state, loop, optimizer, method_part.tensors, method_part.metadata);
     };
 
     ContinualResult result;

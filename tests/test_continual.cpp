@@ -5,6 +5,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include "data/synthetic_suite.h"
@@ -32,6 +34,19 @@ void require_same_matrix(const ContinualResult& a, const ContinualResult& b) {
         }
         for (size_t i = 0; i <= j; i++) CHECK(a.weights[j][i] == b.weights[j][i]);  // bit-identical weights
     }
+}
+
+// The "loss" of the last task_done line of a run's log.jsonl.
+double last_task_loss(const std::string& log_path) {
+    std::ifstream in(log_path);
+    REQUIRE(in);
+    std::string line;
+    double loss = std::nan("");
+    while (std::getline(in, line)) {
+        const nlohmann::json j = nlohmann::json::parse(line);
+        if (j.value("event", "") == "task_done") loss = j.at("loss").get<double>();
+    }
+    return loss;
 }
 
 }  // namespace
@@ -179,4 +194,40 @@ TEST_CASE("training stops with the step named when the loss becomes non-finite",
     TrainPosition position;
     CHECK_THROWS_WITH(train_task(s.model, state, examples, {}, o.batching, o.train, optimizer, position),
                       Catch::Contains("not finite at step 0"));
+}
+
+// Every baseline with state of its own (EWC's anchors, LwF's teacher, L2P's pool, Replay's memory, SeqFT's
+// backbone) and O-LoRA: stopped after task 1, then in the middle of task 2, and resumed each time, the run ends
+// with the matrix and the final loss of the uninterrupted run.
+TEST_CASE("every method resumes from its checkpoints to the uninterrupted run's results", "[loop][reliability]") {
+    const TinyRun& s = tiny_setup();
+    for (const std::string method : {"ewc", "lwf", "l2p", "replay", "seqft", "olora"}) {
+        INFO("method " << method);
+        ContinualOptions plain = tiny_options(s.root + "/every_" + method + "_whole");
+        plain.method = method;
+        plain.train.checkpoint_every = 1;
+        const ContinualResult full = run_continual(s.model, s.tokenizer, s.tasks, plain);
+
+        ContinualOptions first = tiny_options(s.root + "/every_" + method + "_killed");
+        first.method = method;
+        first.train.checkpoint_every = 1;
+        first.stop_after_tasks = 1;
+        REQUIRE(run_continual(s.model, s.tokenizer, s.tasks, first).stopped);
+        ContinualOptions middle = first;
+        middle.stop_after_tasks = 0;
+        middle.stop_after_steps = 1;  // inside task 2: the method's state from task 1 is in use
+        middle.resume = true;
+        REQUIRE(run_continual(s.model, s.tokenizer, s.tasks, middle).stopped);
+        ContinualOptions rest = first;
+        rest.stop_after_tasks = 0;
+        rest.resume = true;
+        const ContinualResult resumed = run_continual(s.model, s.tokenizer, s.tasks, rest);
+        CHECK_FALSE(resumed.stopped);
+        REQUIRE(full.matrix.size() == resumed.matrix.size());
+        for (size_t j = 0; j < full.matrix.size(); j++) {
+            for (size_t i = 0; i <= j; i++) CHECK(full.matrix[j][i] == resumed.matrix[j][i]);
+        }
+        // The last task's final training loss, bit for bit: it depends on everything the method kept.
+        CHECK(last_task_loss(plain.out_dir + "/log.jsonl") == last_task_loss(first.out_dir + "/log.jsonl"));
+    }
 }

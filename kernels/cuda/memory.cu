@@ -5,6 +5,7 @@
 // size and the next request of that size takes it back. The cache is emptied when cudaMalloc runs out.
 // Not here: memory pools per stream (there is one stream), defragmentation, multi-GPU.
 #include <cstdio>
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
@@ -88,10 +89,13 @@ size_t rounded_size(size_t bytes) {
 // free and total as the device reports them (no allocator lock: cudaMemGetInfo is thread-safe).
 void device_free_total(size_t* free, size_t* total) {
 #ifdef SAPT_CUDA_EMU
-    // The emulated GPU allocates host heap: the host's memory is its memory.
+    // The emulated GPU's memory is host memory, up to its cap (SAPT_EMU_DEVICE_MIB, else the host's).
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    *free = (size_t)sysconf(_SC_AVPHYS_PAGES) * page;
-    *total = (size_t)sysconf(_SC_PHYS_PAGES) * page;
+    const size_t host_free = (size_t)sysconf(_SC_AVPHYS_PAGES) * page;
+    const size_t host_total = (size_t)sysconf(_SC_PHYS_PAGES) * page;
+    const size_t limit = emu_device_bytes_limit(), live = emu_device_bytes_live();
+    *total = std::min(limit, host_total);
+    *free = std::min(host_free, *total > live ? *total - live : 0);
 #else
     if (cudaMemGetInfo(free, total) != cudaSuccess) {
         cudaGetLastError();

@@ -1,6 +1,7 @@
 // ewc.cpp — the Fisher estimate, the quadratic penalty and EWC's hooks. See ewc.h.
 #include "sapt/baselines/ewc.h"
 
+#include <cstdlib>
 #include <memory>
 
 #include "engine/autograd.h"
@@ -79,6 +80,32 @@ MethodHooks ewc_hooks(const Model& model, SaptState& state, const BatchingOption
         anchor.fisher = ewc_diagonal_fisher(params, n, example_loss);
         for (const Tensor& p : params) anchor.params.push_back(tensor_clone(p));
         anchors->push_back(anchor);
+    };
+    // Every anchor (theta*_j and F_j of each finished task) goes into the checkpoint.
+    hooks.save = [anchors](MethodCheckpoint& out) {
+        for (size_t a = 0; a < anchors->size(); a++) {
+            const EwcAnchor& anchor = (*anchors)[a];
+            for (size_t i = 0; i < anchor.params.size(); i++) {
+                const std::string base = "method.ewc." + std::to_string(a) + ".";
+                out.tensors.emplace_back(base + "param." + std::to_string(i), anchor.params[i]);
+                out.tensors.emplace_back(base + "fisher." + std::to_string(i), anchor.fisher[i]);
+            }
+        }
+        out.metadata = std::to_string(anchors->size());
+    };
+    hooks.restore = [s, anchors](const SafeTensorsFile& file) {
+        const std::vector<Tensor> params = sapt_trainable_parameters(*s);
+        const std::string count = method_metadata(file);
+        anchors->clear();
+        for (int a = 0; a < std::atoi(count.c_str()); a++) {
+            EwcAnchor anchor;
+            for (size_t i = 0; i < params.size(); i++) {
+                const std::string base = "method.ewc." + std::to_string(a) + ".";
+                anchor.params.push_back(method_tensor_from(file, base + "param." + std::to_string(i), params[i].device()));
+                anchor.fisher.push_back(method_tensor_from(file, base + "fisher." + std::to_string(i), params[i].device()));
+            }
+            anchors->push_back(anchor);
+        }
     };
     return hooks;
 }

@@ -7,6 +7,8 @@
 #include "sapt/baselines/olora.h"
 #include "sapt/baselines/replay.h"
 #include "sapt/baselines/seqft.h"
+#include "engine/device.h"
+#include "engine/error.h"
 #include "sapt/trainer.h"
 
 MethodHooks make_method_hooks(const std::string& method, Model& model, SaptState& state,
@@ -18,6 +20,28 @@ MethodHooks make_method_hooks(const std::string& method, Model& model, SaptState
     if (method == "l2p") return l2p_hooks(model, state, options);
     if (method == "olora") return olora_hooks(model, state, options);
     return MethodHooks{};  // sapt, seqlora, inclora: the SAPT state alone
+}
+
+Tensor method_tensor_from(const SafeTensorsFile& file, const std::string& name, Device device) {
+    if (!file.has(name)) fail(file.path, "no tensor '" + name + "' (expected the method's state in the checkpoint)");
+    Tensor t = tensor_to_device(tensor_clone(file.get(name)), device);
+    t.data->name = name;
+    return t;
+}
+
+void method_tensor_into(const SafeTensorsFile& file, const std::string& name, const Tensor& into) {
+    const Tensor loaded = method_tensor_from(file, name, Device::CPU);
+    if (loaded.shape() != into.shape() || loaded.dtype() != into.dtype()) {
+        fail(file.path, "tensor '" + name + "' is " + shape_str(loaded.shape()) + " " + dtype_name(loaded.dtype()) +
+                            " (expected " + shape_str(into.shape()) + " " + dtype_name(into.dtype()) + ")");
+    }
+    copy_bytes(into.raw(), into.device(), loaded.raw(), Device::CPU, (size_t)into.numel() * dtype_size(into.dtype()));
+}
+
+std::string method_metadata(const SafeTensorsFile& file) {
+    auto it = file.metadata.find("method.state");
+    if (it == file.metadata.end()) fail(file.path, "no method.state metadata (expected the method's state)");
+    return it->second;
 }
 
 std::vector<Tensor> method_trainable(const MethodHooks* hooks, const SaptState& state) {

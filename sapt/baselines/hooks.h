@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/cl_benchmark.h"
+#include "engine/safetensors.h"
 #include "models/model.h"
 #include "sapt/batching.h"
 #include "sapt/sapt.h"
@@ -39,6 +40,18 @@ struct BatchLoss {
     Tensor extra;
 };
 
+// A method's own part of a loop checkpoint (MethodHooks::save fills it).
+struct MethodCheckpoint {
+    std::vector<std::pair<std::string, Tensor>> tensors;  // names start with "method."
+    std::string metadata;                                  // stored as the metadata entry "method.state"
+};
+
+// The helpers the methods' save / restore share: `name` read from a checkpoint file (with its shape checked
+// against `shape` when given) and put on `device`; or its values copied into `into`, wherever it lives.
+Tensor method_tensor_from(const SafeTensorsFile& file, const std::string& name, Device device);
+void method_tensor_into(const SafeTensorsFile& file, const std::string& name, const Tensor& into);
+std::string method_metadata(const SafeTensorsFile& file);
+
 struct MethodHooks {
     // > 0: the learning rate of this method's tensors instead of --lr (L2P's prompts).
     float learning_rate = 0;
@@ -57,6 +70,11 @@ struct MethodHooks {
     // keeps the teacher.
     std::function<void(int task, const std::vector<Instance>& train, const std::vector<EncodedExample>& examples)>
         after_task;
+    // What the method keeps besides the SAPT state, for the loop checkpoint (tensors named "method.*" and one
+    // metadata text), and how a resumed run puts it back. A method with state (after_task or trainable) and
+    // without these cannot resume.
+    std::function<void(MethodCheckpoint& out)> save;
+    std::function<void(const SafeTensorsFile& file)> restore;
 };
 
 // The hooks of `method` ("ewc", "lwf", ...; an empty MethodHooks for methods without extras). `model`

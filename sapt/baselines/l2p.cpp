@@ -173,6 +173,16 @@ MethodHooks l2p_hooks(const Model& model, const SaptState& state, const Baseline
     const Tensor table = state.embedding_table;
     const float lambda = options.l2p_match_lambda;
     hooks.trainable = [pool]() { return std::vector<Tensor>{pool->prompts, pool->keys}; };
+    // The pool is all L2P learns: its prompts and keys go into the checkpoint and come back in place.
+    hooks.save = [pool](MethodCheckpoint& out) {
+        out.tensors.emplace_back("method.l2p.prompts", pool->prompts);
+        out.tensors.emplace_back("method.l2p.keys", pool->keys);
+        out.metadata = "pool";
+    };
+    hooks.restore = [pool](const SafeTensorsFile& file) {
+        method_tensor_into(file, "method.l2p.prompts", pool->prompts);
+        method_tensor_into(file, "method.l2p.keys", pool->keys);
+    };
     PetHook hook;
     hook.prompt_prefix = [pool](const Tensor&) { return l2p_prefix(*pool); };
     hooks.hook = hook;

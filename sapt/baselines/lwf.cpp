@@ -113,5 +113,35 @@ MethodHooks lwf_hooks(const Model& model, SaptState& state, const BaselineOption
     hooks.after_task = [s, teacher](int, const std::vector<Instance>&, const std::vector<EncodedExample>&) {
         *teacher = std::make_unique<SaptState>(frozen_copy(*s));
     };
+    // The teacher's PET tensors (the state as the previous task left it), named by bank and role.
+    auto teacher_tensors = [](SaptState& t) {
+        std::vector<std::pair<std::string, Tensor*>> named;
+        for (size_t i = 0; i < t.lora.size(); i++) {
+            const std::string base = "method.lwf.teacher." + std::to_string(i) + ".";
+            named.emplace_back(base + "A", &t.lora[i].current_A);
+            named.emplace_back(base + "B", &t.lora[i].current_B);
+            named.emplace_back(base + "previous_A", &t.lora[i].previous_A);
+            named.emplace_back(base + "previous_B", &t.lora[i].previous_B);
+        }
+        named.emplace_back("method.lwf.teacher.prompt", &t.prompt.current);
+        named.emplace_back("method.lwf.teacher.previous_prompt", &t.prompt.previous);
+        return named;
+    };
+    hooks.save = [teacher, teacher_tensors](MethodCheckpoint& out) {
+        out.metadata = *teacher ? "teacher" : "none";
+        if (!*teacher) return;
+        for (const auto& [name, tensor] : teacher_tensors(**teacher)) {
+            if (tensor->defined()) out.tensors.emplace_back(name, *tensor);
+        }
+    };
+    hooks.restore = [s, teacher, teacher_tensors](const SafeTensorsFile& file) {
+        teacher->reset();
+        if (method_metadata(file) != "teacher") return;
+        *teacher = std::make_unique<SaptState>(frozen_copy(*s));
+        const Device device = s->embedding_table.device();
+        for (const auto& [name, tensor] : teacher_tensors(**teacher)) {
+            *tensor = file.has(name) ? method_tensor_from(file, name, device) : Tensor{};
+        }
+    };
     return hooks;
 }

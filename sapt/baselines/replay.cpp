@@ -2,7 +2,9 @@
 #include "sapt/baselines/replay.h"
 
 #include <memory>
+#include <nlohmann/json.hpp>
 
+#include "engine/error.h"
 #include "engine/rng.h"
 #include "sapt/generator.h"
 
@@ -25,6 +27,34 @@ MethodHooks replay_hooks(const BaselineOptions& options) {
     hooks.extra_training_instances = [memory](int) { return memory->instances; };
     hooks.after_task = [memory, seed](int task, const std::vector<Instance>& train, const std::vector<EncodedExample>&) {
         replay_memory_add(*memory, train, seed, task);
+    };
+    // The memory is text: the instances themselves, as JSON in the checkpoint's metadata.
+    hooks.save = [memory](MethodCheckpoint& out) {
+        nlohmann::json instances = nlohmann::json::array();
+        for (const Instance& i : memory->instances) {
+            instances.push_back({{"index", i.index}, {"id", i.id}, {"input", i.input}, {"outputs", i.outputs},
+                                 {"label", i.label}, {"prompt", i.prompt}});
+        }
+        out.metadata = nlohmann::json{{"per_task", memory->per_task}, {"instances", instances}}.dump();
+    };
+    hooks.restore = [memory](const SafeTensorsFile& file) {
+        try {
+            const nlohmann::json j = nlohmann::json::parse(method_metadata(file));
+            memory->per_task = j.at("per_task").get<std::vector<int>>();
+            memory->instances.clear();
+            for (const nlohmann::json& i : j.at("instances")) {
+                Instance instance;
+                instance.index = i.at("index").get<int>();
+                instance.id = i.at("id").get<std::string>();
+                instance.input = i.at("input").get<std::string>();
+                instance.outputs = i.at("outputs").get<std::vector<std::string>>();
+                instance.label = i.at("label").get<std::string>();
+                instance.prompt = i.at("prompt").get<std::string>();
+                memory->instances.push_back(instance);
+            }
+        } catch (const nlohmann::json::exception& e) {
+            fail(file.path, std::string("malformed replay memory in method.state (") + e.what() + ")");
+        }
     };
     return hooks;
 }

@@ -5,6 +5,7 @@
 //                                           few scalars out (log.jsonl's "device" field), the same counts at
 //                                           every step of a task after its first; prints the table per method
 //   compare_runs matrices DIR_A DIR_B       the report.json matrices and final losses equal (kill + resume)
+//   compare_runs answers A.jsonl B.jsonl    ./generate's outputs: the same answers, weights within 1e-4
 // Exits 1 with every failure listed. Not here: running ./train (the script does).
 #include <algorithm>
 #include <cmath>
@@ -191,6 +192,19 @@ int main(int argc, char** argv) {
         if (!failures) std::printf("matrices and final losses identical: %s, %s\n", argv[2], argv[3]);
         return failures ? 1 : 0;
     }
-    std::fprintf(stderr, "usage: compare_runs equal CPU_DIR DEVICE_DIR | budget DEVICE_DIR | matrices DIR_A DIR_B\n");
+    if (mode == "answers" && argc == 4) {
+        const std::vector<json> a = read_log(argv[2]), b = read_log(argv[3]);
+        if (a.empty() || a.size() != b.size()) failure("answers: " + std::to_string(a.size()) + " and " + std::to_string(b.size()) + " lines");
+        for (size_t i = 0; i < std::min(a.size(), b.size()); i++) {
+            if (a[i]["answer"] != b[i]["answer"]) failure("line " + std::to_string(i + 1) + ": answer " + a[i]["answer"].dump() + " vs " + b[i]["answer"].dump());
+            for (auto it = a[i]["weights"].begin(); it != a[i]["weights"].end(); ++it) {
+                const double x = it.value().get<double>(), y = b[i]["weights"].value(it.key(), -1.0);
+                if (std::fabs(x - y) > 1e-4) failure("line " + std::to_string(i + 1) + ": weight of " + it.key() + " " + std::to_string(x) + " vs " + std::to_string(y));
+            }
+        }
+        if (!failures) std::printf("./generate --run: %zu answers identical on the CPU and the device, weights within 1e-4\n", a.size());
+        return failures ? 1 : 0;
+    }
+    std::fprintf(stderr, "usage: compare_runs equal CPU_DIR DEVICE_DIR | budget DEVICE_DIR | matrices DIR_A DIR_B | answers A B\n");
     return 2;
 }

@@ -6,12 +6,15 @@
 #   1. per-step losses within 1e-4 relative and the same accuracy matrices (compare_runs equal);
 #   2. every training step on the device moves only ids in and a few scalars out (compare_runs budget);
 #   3. a kill -9 in the middle of a device run, then --resume, ends with the uninterrupted run's results;
-#   4. faults on the device (injected by the emulation): a kernel launch that fails mid-run, then a device too
+#   4. ./generate --run on that run folder answers the same on the device as on the CPU (same answers,
+#      selection weights within 1e-4);
+#   5. faults on the device (injected by the emulation): a kernel launch that fails mid-run, then a device too
 #      small for the model, each stop with a clear error, the last checkpoint intact, and resume to the same end.
-# Needs: TRAIN_CPU, TRAIN_EMU (the two programs) and COMPARE (build/compare_runs). About 4 minutes on 2 cores.
+# Needs: TRAIN_CPU, TRAIN_EMU, GENERATE_CPU, GENERATE_EMU (the programs) and COMPARE (build/compare_runs). About 4 minutes on 2 cores.
 set -euo pipefail
 
 : "${TRAIN_CPU:?the CPU ./train}" "${TRAIN_EMU:?build-emu/train}" "${COMPARE:?build/compare_runs}"
+: "${GENERATE_CPU:?the CPU ./generate}" "${GENERATE_EMU:?build-emu/generate}"
 work=$(mktemp -d /tmp/sapt_device_test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -52,6 +55,15 @@ fi
 "$COMPARE" matrices "$work/whole" "$work/killed"
 echo "kill -9 in task 2 on the emulated device and --resume: $(( $(date +%s) - start )) s"
 
+# The trained run answers questions on the device as on the CPU (SALS routes each input, no task id).
+printf '%s\n' '{"input": "the food was great and the staff were friendly"}' '{"input": "terrible service, never again"}' \
+    '{"input": "the match ended in a draw"}' > "$work/questions.jsonl"
+"$GENERATE_CPU" --run "$work/whole" --input "$work/questions.jsonl" --output "$work/answers_cpu.jsonl" --device cpu \
+    > "$work/generate_cpu.log" 2>&1 || { cat "$work/generate_cpu.log"; exit 1; }
+"$GENERATE_EMU" --run "$work/whole" --input "$work/questions.jsonl" --output "$work/answers_device.jsonl" --device cuda \
+    > "$work/generate_device.log" 2>&1 || { cat "$work/generate_device.log"; exit 1; }
+"$COMPARE" answers "$work/answers_cpu.jsonl" "$work/answers_device.jsonl"
+
 # A kernel launch that fails in the second task (launch 5000 of about 8000), then a resume on a device of 1 MiB.
 start=$(date +%s)
 if SAPT_EMU_FAIL_LAUNCH=5000 "$TRAIN_EMU" "${one[@]}" --out "$work/faulted" > "$work/faulted.log" 2>&1; then
@@ -70,4 +82,4 @@ cmp "$work/faulted/sapt/checkpoint.safetensors" "$work/checkpoint.before" \
 "$TRAIN_EMU" --resume "$work/faulted" > "$work/after_fault.log" 2>&1 || { tail -40 "$work/after_fault.log"; exit 1; }
 "$COMPARE" matrices "$work/whole" "$work/faulted"
 echo "a failing launch and a 1 MiB device: clear errors ($(grep -m1 'out of GPU memory' "$work/small.log" | cut -c1-90)...), checkpoint intact, resumed: $(( $(date +%s) - start )) s"
-echo "device path of ./train: 4 passed, 0 failed"
+echo "device path of ./train and ./generate: 5 passed, 0 failed"

@@ -234,6 +234,8 @@ $(BUILD)/check_run: tests/reliability/check_run.cpp $(BUILD)/libsapt.a
 
 kill-resume: train $(BUILD)/check_run
 	TRAIN=./train CHECK=$(BUILD)/check_run bash tests/reliability/kill_resume.sh
+	TRAIN=./train CHECK=$(BUILD)/check_run KILLS=10 EXTRA_ARGS="--compare all --max-train-per-task 60 \
+	  --max-test-per-task 20 --epochs 2 --generator-steps 30" bash tests/reliability/kill_resume.sh
 
 clean:
 	rm -rf build build-san build-emu build-cuda build-cuda-emu build-fuzz $(PROGRAMS)

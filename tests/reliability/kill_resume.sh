@@ -156,12 +156,18 @@ check() {  # check DESCRIPTION COMMAND...: runs the command, counts a failure
     local what=$1; shift
     if "$@"; then echo "  ok   $what"; else echo "  FAIL $what"; failures=$((failures + 1)); fi
 }
-mask_times() { sed -E 's/ +[0-9]+(\.[0-9]+)?s *$/ <time>/' "$1"; }  # the summary's right-aligned time column
-same_md() { diff <(mask_times runs/A/report.md) <(mask_times runs/B/report.md) > /dev/null; }
+# A --compare run (EXTRA_ARGS="--compare all ...") writes compare.json / .md / .png instead of report.*; its
+# table has a wall-time column and its plot the wall times, so the PNG is not compared there.
+report=report
+[[ -f runs/A/compare.json ]] && report=compare
+mask_times() { sed -E 's/ +[0-9]+(\.[0-9]+)?s *$/ <time>/; s/\| *[0-9]+(\.[0-9]+)? *\|$/| <time> |/' "$1"; }
+same_md() { diff <(mask_times "runs/A/$report.md") <(mask_times "runs/B/$report.md") > /dev/null; }
 echo "checks:"
-check "report.json identical except wall time (\"seconds\")" "$CHECK" --same-json runs/A/report.json runs/B/report.json
-check "report.md identical except the time column" same_md
-for f in runs/A/*.png runs/A/*/checkpoint.safetensors; do
+check "$report.json identical except wall time (\"seconds\")" "$CHECK" --same-json "runs/A/$report.json" "runs/B/$report.json"
+check "$report.md identical except the time column" same_md
+pngs=(runs/A/*.png)
+[[ $report == compare ]] && pngs=()
+for f in "${pngs[@]}" runs/A/*/checkpoint.safetensors; do
     check "${f#runs/A/} byte-identical" cmp -s "$f" "runs/B/${f#runs/A/}"
 done
 check "no *.tmp file under runs/" test -z "$(find runs -name '*.tmp')"
@@ -173,7 +179,7 @@ echo "summary: $kills kills (SIGKILL) of ${#moments[@]} planned$( (( finished ))
 echo "  run A ${total_a}s uninterrupted; kill moments over its first ${stage_times[-1]}s after the backbone was ready"
 for line in "${kill_report[@]}"; do echo "  $line"; done
 if (( failures == 0 )); then
-    echo "  identical: yes (report.json without \"seconds\", report.md without times, PNGs, checkpoints); files whole: yes"
+    echo "  identical: yes ($report.json without \"seconds\", $report.md without times, PNGs, checkpoints); files whole: yes"
 else
     echo "  identical / whole: NO ($failures failed checks; attempts' output in $WORK/attempts)"
 fi

@@ -313,16 +313,12 @@ static int run(Args args) {
     const int max_train = (int)get_int(args, "max-train-per-task", 0, 0);
     const int max_test = (int)get_int(args, "max-test-per-task", 0, 0);
     const std::vector<std::string> chosen = split_commas(get(args, "tasks", ""));
-    for (const std::string& name : chosen) {
-        bool known = false;
-        for (const std::string& t : order.tasks) known = known || t == name;
-        if (!known) fail("--tasks", "'" + name + "' is not a task of order " + order.id);
-    }
+    // A task of the order without data is skipped with a note; one named in --tasks stops the run (orders.h).
+    const OrderTasks with_data =
+        order_tasks_with_data(data_root, benchmark_name(benchmark_from_name(benchmark)), order, chosen, load);
+    for (const std::string& note : with_data.notes) std::printf("note: %s\n", note.c_str());
     std::vector<Task> tasks;
-    for (const std::string& name : order.tasks) {
-        bool wanted = chosen.empty();
-        for (const std::string& c : chosen) wanted = wanted || c == name;
-        if (!wanted) continue;
+    for (const std::string& name : with_data.names) {
         Task task = load_task(data_root, benchmark_name(benchmark_from_name(benchmark)), name, load);
         if (max_train > 0 && (int)task.train.size() > max_train) task.train.resize((size_t)max_train);
         if (max_test > 0 && (int)task.test.size() > max_test) task.test.resize((size_t)max_test);
@@ -469,6 +465,7 @@ static int run(Args args) {
                       ", LoRA r " + std::to_string(o.sapt.lora_rank) + " alpha " + number(o.sapt.lora_alpha) +
                       ", kl " + number(o.train.kl_lambda) + ", pseudo samples " + number(o.generator.fraction) +
                       " per instance, seed " + std::to_string(o.seed) + "\n";
+    for (const std::string& note : with_data.notes) report.settings += "- " + note + "\n";
     if (args.count("compare")) {  // every method on the same backbone, data, order and budget
         o.out_dir = out_dir;       // each method logs under out_dir/<method>
         Comparison comparison = run_comparison(model, tokenizer, tasks, o, parse_comparison_methods(args["compare"]));

@@ -141,6 +141,16 @@ static void note_outputs_outside_labels(Task& task, const std::vector<Instance>&
                          " instances have an output that is not in labels.json (first: " + first + "); kept as references");
 }
 
+std::string missing_task_file(const std::string& root, const std::string& benchmark, const std::string& task_name,
+                              const LoadOptions& options) {
+    const std::string folder = root + "/" + benchmark + "/" + task_name;
+    if (!directory_exists(folder)) return folder;
+    const bool have_train = file_exists(folder + "/train.json"), have_test = file_exists(folder + "/test.json");
+    if (!have_train && (!have_test || !options.allow_missing_train)) return folder + "/train.json";
+    if (!have_test && options.require_test_file) return folder + "/test.json";
+    return "";
+}
+
 Task load_task(const std::string& root, const std::string& benchmark, const std::string& task_name,
                const LoadOptions& options) {
     Task task;

@@ -54,6 +54,12 @@ struct LoadOptions {
 Task load_task(const std::string& root, const std::string& benchmark, const std::string& task_name,
                const LoadOptions& options = {});
 
+// The file whose absence would stop load_task on this task with these options, "" when the task loads:
+// train.json (unless allow_missing_train; also when the folder has neither split), test.json under
+// require_test_file, or the task folder itself. Lets a caller skip a task without data before loading any.
+std::string missing_task_file(const std::string& root, const std::string& benchmark, const std::string& task_name,
+                              const LoadOptions& options = {});
+
 // One split file on its own: its definition and instances (prompts filled with its own Definition).
 struct SplitFile {
     std::string definition;

@@ -1,6 +1,7 @@
 // orders.cpp — see orders.h.
 #include "data/orders.h"
 
+#include "data/cl_benchmark.h"
 #include "data/json_file.h"
 #include "engine/error.h"
 
@@ -50,4 +51,42 @@ TaskOrder load_order(const std::string& orders_json, const std::string& order_id
                         ", got " + count->dump() + ")");
     }
     return order;
+}
+
+OrderTasks order_tasks_with_data(const std::string& root, const std::string& benchmark, const TaskOrder& order,
+                                 const std::vector<std::string>& chosen, const LoadOptions& options) {
+    for (const std::string& name : chosen) {
+        bool known = false;
+        for (const std::string& t : order.tasks) known = known || t == name;
+        if (!known) fail("--tasks", "'" + name + "' is not a task of order " + order.id);
+    }
+    OrderTasks result;
+    std::vector<std::string> missing_named;  // named in --tasks but without data: "task (file)"
+    std::string first_missing_file;
+    for (const std::string& name : order.tasks) {
+        bool named = false;
+        for (const std::string& c : chosen) named = named || c == name;
+        if (!chosen.empty() && !named) continue;
+        const std::string missing = missing_task_file(root, benchmark, name, options);
+        if (missing.empty()) {
+            result.names.push_back(name);
+        } else if (named) {
+            if (first_missing_file.empty()) first_missing_file = missing;
+            missing_named.push_back(name);
+        } else {
+            result.notes.push_back("skipped task " + name + " of order " + order.id + ": " + missing + " is missing");
+        }
+    }
+    if (!missing_named.empty()) {
+        std::string names, rest;
+        for (const std::string& n : missing_named) names += (names.empty() ? "" : ", ") + n;
+        for (const std::string& n : result.names) rest += (rest.empty() ? "" : ",") + n;
+        fail(first_missing_file, "missing: --tasks names " + names + ", which has no data here (expected the file; " +
+                                     (rest.empty() ? std::string("no named task has data") : "to run without it: --tasks " + rest) + ")");
+    }
+    if (result.names.empty()) {
+        fail(root + "/" + benchmark, "no task of order " + order.id + " has data here (expected e.g. " +
+                                         root + "/" + benchmark + "/" + order.tasks[0] + "/train.json)");
+    }
+    return result;
 }

@@ -157,17 +157,6 @@ static float get_float(const Args& args, const std::string& name, float fallback
     return v;
 }
 
-static std::vector<std::string> split_commas(const std::string& text) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (start <= text.size()) {
-        size_t end = text.find(',', start);
-        if (end == std::string::npos) end = text.size();
-        if (end > start) parts.push_back(text.substr(start, end - start));
-        start = end + 1;
-    }
-    return parts;
-}
 
 // The embedded default: settings tuned so that the whole run fits in a few minutes on 2 CPU cores.
 static BuiltinOptions builtin_options(const Args& args) {

@@ -25,4 +25,7 @@ OrderTasks order_tasks_with_data(const std::string& root, const std::string& ben
                                  const std::vector<std::string>& chosen, const LoadOptions& options);
 
 TaskOrder load_order(const std::string& orders_json, const std::string& order_id);
+
+// "a,b,,c" -> {"a", "b", "c"}: the comma lists of --tasks, --method, --import-adapters.
+std::vector<std::string> split_commas(const std::string& text);
 std::vector<std::string> list_order_ids(const std::string& orders_json);

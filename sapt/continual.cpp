@@ -41,8 +41,8 @@ static void split_holdout(const Task& task, const ContinualOptions& options, std
     if (holdout->empty()) *holdout = *train;  // a task too small to spare an instance records on its own train
 }
 
-static std::vector<float> record_selection(const Model& model, SaptState& state, const Tokenizer& tokenizer,
-                                           const std::vector<Instance>& inputs, const ContinualOptions& options) {
+std::vector<float> record_selection(const Model& model, const SaptState& state, const Tokenizer& tokenizer,
+                                    const std::vector<Instance>& inputs, const ContinualOptions& options) {
     NoGradScope no_grad;
     const std::vector<EncodedExample> examples = encode_examples(inputs, tokenizer, options.batching);
     std::vector<int> all(examples.size());

@@ -58,5 +58,9 @@ ContinualResult run_continual(const Model& model, const Tokenizer& tokenizer, co
 std::vector<double> single_task_scores(const Model& model, const Tokenizer& tokenizer, const std::vector<Task>& tasks,
                                        const ContinualOptions& options);
 
+// A task's reflection target: its mean selection weights over `inputs` (batched as evaluation batches them).
+std::vector<float> record_selection(const Model& model, const SaptState& state, const Tokenizer& tokenizer,
+                                    const std::vector<Instance>& inputs, const ContinualOptions& options);
+
 // The checkpoint path of a run.
 std::string checkpoint_path(const std::string& out_dir);

@@ -20,21 +20,6 @@ static SalsParameters first_tasks(const SalsParameters& sals, size_t n) {
     return s;
 }
 
-// Task j's mean selection weights over its training inputs, with j + 1 tasks in the state.
-static std::vector<float> record_targets(const Model& model, const SaptState& state, const Tokenizer& tokenizer,
-                                         const Task& task, const ContinualOptions& options) {
-    NoGradScope no_grad;
-    const std::vector<EncodedExample> examples = encode_examples(task.train, tokenizer, options.batching);
-    std::vector<int> all(examples.size());
-    std::iota(all.begin(), all.end(), 0);
-    SelectionRecord record;
-    for (const auto& rows : batch_rows(all, options.eval.batch_size)) {
-        const Batch batch = make_batch(examples, rows, options.batching, false);
-        selection_record_add(record, sapt_selection(state, model, batch.selection_ids, batch.selection_mask).weights);
-    }
-    tape_clear();
-    return selection_record_finish(record);
-}
 
 // Key j of an adapter that came without one (PEFT folders alone), learned as the loop learns it beside its
 // block: on task j's training split, with reflection on the earlier tasks' pseudo samples, the earlier keys
@@ -131,7 +116,7 @@ void write_imported_start(const Model& model, const Tokenizer& tokenizer, const 
             keys[j] = tensor_clone(slice(learned.keys, 0, (int64_t)j, (int64_t)j + 1));
             sals.keys = concat(keys, 0);
         }
-        if (method.reflection && targets.size() == j) targets.push_back(record_targets(model, state, tokenizer, tasks[j], options));
+        if (method.reflection && targets.size() == j) targets.push_back(record_selection(model, state, tokenizer, tasks[j].train, options));  // its training inputs
         loop.weights[j].assign(T, {});
         for (size_t i = 0; i <= j; i++) {
             const EvalResult eval = evaluate_task(model, state, tokenizer, tasks[i].benchmark, tasks[i].test,

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/cl_benchmark.h"
+#include "data/orders.h"
 #include "engine/error.h"
 #include "engine/fileio.h"
 #include "sapt/evaluate.h"
@@ -168,17 +169,6 @@ void write_eval_only(const EvalOnlyResult& result) {
     atomic_write_file(result.options.run_dir + "/eval.md", md);
 }
 
-static std::vector<std::string> split_list(const std::string& text) {
-    std::vector<std::string> parts;
-    size_t start = 0;
-    while (start <= text.size()) {
-        size_t end = text.find(',', start);
-        if (end == std::string::npos) end = text.size();
-        if (end > start) parts.push_back(text.substr(start, end - start));
-        start = end + 1;
-    }
-    return parts;
-}
 
 int train_eval_only(const std::map<std::string, std::string>& args) {
     auto get = [&](const std::string& name) {
@@ -192,8 +182,8 @@ int train_eval_only(const std::map<std::string, std::string>& args) {
     o.run_dir = get("run");
     o.data_root = get("data");
     o.benchmark = get("benchmark");
-    o.tasks = split_list(get("tasks"));
-    o.methods = split_list(get("method"));
+    o.tasks = split_commas(get("tasks"));
+    o.methods = split_commas(get("method"));
     const std::string cap = get("max-test-per-task");
     if (!cap.empty()) {
         char* end = nullptr;

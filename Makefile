@@ -185,8 +185,8 @@ FUZZ_FLAGS    := -std=c++17 -g -O1 -fopenmp -Wall -Wextra -I. -MMD -MP -fno-omit
                  -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIB_OBJS := $(patsubst %.cpp,$(FUZZ_BUILD)/%.o,$(filter-out sapt/%,$(LIB_SRCS)))  # the formats, not the method
 # ... plus the loop checkpoint's state reader (fuzz_loop_state) and the SAPT files its object links against
-FUZZ_LIB_OBJS += $(patsubst %.cpp,$(FUZZ_BUILD)/%.o,$(wildcard sapt/checkpoint.cpp sapt/sapt_files.cpp sapt/sapt.cpp \
-                   sapt/lora.cpp sapt/sals.cpp sapt/prompt.cpp sapt/reflection.cpp))
+# (and, for the run-folder readers of fuzz_ask_jsonl and fuzz_run_settings, the rest of sapt/)
+FUZZ_LIB_OBJS += $(patsubst %.cpp,$(FUZZ_BUILD)/%.o,$(filter sapt/%,$(LIB_SRCS)))
 FUZZ_NAMES    := $(patsubst fuzz/%.cpp,%,$(wildcard fuzz/fuzz_*.cpp))
 
 $(FUZZ_BUILD)/%.o: %.cpp

@@ -4,6 +4,7 @@
 // escapes (libFuzzer reports it as a crash) and a broken invariant aborts. Entry points: fuzz/fuzz_*.cpp.
 #pragma once
 #include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -15,7 +16,9 @@
 #include "fuzz/fuzz_util.h"
 #include "models/config.h"
 #include "models/model.h"
+#include "sapt/ask.h"
 #include "sapt/checkpoint.h"
+#include "sapt/run_folder.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/trainer.h"
 
@@ -192,7 +195,39 @@ inline void fuzz_loop_state(const uint8_t* data, size_t size) {
 
 // The targets by name (the folder names under tests/fixtures/fuzz_regressions/ and build-fuzz/corpus/).
 using FuzzBody = void (*)(const uint8_t*, size_t);
+// Bytes as ./generate's --input JSONL: every accepted line has its input (an empty one is refused).
+inline void fuzz_ask_jsonl(const uint8_t* data, size_t size) {
+    const std::string& path = fuzz_write_scratch(data, size, ".jsonl");
+    try {
+        for (const AskInput& input : read_ask_jsonl(path)) {
+            volatile size_t n = input.input.size() + input.definition.size();
+            (void)n;
+        }
+    } catch (const sapt_error&) {
+    }
+}
+
+// Bytes as a run folder's args.json (the settings ./generate --run, --eval-only and ./export read back).
+inline void fuzz_run_settings(const uint8_t* data, size_t size) {
+    static const std::string dir = [] {
+        const std::string d = fuzz_scratch_path("_run");
+        std::filesystem::create_directories(d);
+        return d;
+    }();
+    FILE* file = std::fopen((dir + "/args.json").c_str(), "wb");
+    if (!file) std::abort();
+    if (size > 0 && std::fwrite(data, 1, size, file) != size) std::abort();
+    std::fclose(file);
+    try {
+        const RunSettings settings = read_run_settings(dir);
+        if (settings.sapt.lora_rank < 1) std::abort();  // an accepted rank is a rank
+    } catch (const sapt_error&) {
+    }
+}
+
 inline FuzzBody fuzz_body(const std::string& name) {
+    if (name == "fuzz_ask_jsonl") return fuzz_ask_jsonl;
+    if (name == "fuzz_run_settings") return fuzz_run_settings;
     if (name == "fuzz_safetensors") return fuzz_safetensors;
     if (name == "fuzz_cl_benchmark") return fuzz_cl_benchmark;
     if (name == "fuzz_config") return fuzz_config;

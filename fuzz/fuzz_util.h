@@ -6,14 +6,19 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <unistd.h>
 
-// A path private to this fuzzing process (libFuzzer -jobs runs several), in /dev/shm when present.
+// A path private to this fuzzing process (libFuzzer -jobs runs several) and to `suffix` (the Catch2 replay
+// runs every target in one process: a file of one must not land on another's folder), in /dev/shm when present.
 inline const std::string& fuzz_scratch_path(const char* suffix) {
-    static const std::string path = std::string(access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") +
-                                    "/sapt_fuzz_" + std::to_string(getpid()) + suffix;
-    return path;
+    static std::map<std::string, std::string> paths;
+    auto found = paths.find(suffix);
+    if (found != paths.end()) return found->second;
+    const std::string path = std::string(access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp") + "/sapt_fuzz_" +
+                             std::to_string(getpid()) + suffix;
+    return paths.emplace(suffix, path).first->second;
 }
 
 // Replaces the scratch file's contents with the input bytes and returns its path.

@@ -121,6 +121,14 @@ int main(int argc, char** argv) {
         loop.position.order = {2, 0, 3, 1};
         loop.position.data_rng = rng_make(1, 2);
         write_seed(dir, "fuzz_loop_state", "in_task", loop_state_to_json(loop));
+
+        // ./generate --input lines and a run folder's args.json
+        write_seed(dir, "fuzz_ask_jsonl", "two_lines",
+                   "{\"input\": \"a fine film\"}\n\n{\"input\": \"bad\", \"definition\": \"Classify.\"}\n");
+        write_seed(dir, "fuzz_run_settings", "builtin",
+                   "{\"out\": \"runs/builtin\", \"method\": \"sapt,seqlora\", \"lora-r\": \"8\", \"seed\": \"1\"}");
+        write_seed(dir, "fuzz_run_settings", "real",
+                   "{\"data\": \"d\", \"order\": \"long15\", \"model\": \"m\", \"pet\": \"prompt\", \"compat\": \"official\"}");
     } catch (const sapt_error& e) {
         std::fprintf(stderr, "make_seeds: %s\n", e.what());
         return 1;

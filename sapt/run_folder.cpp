@@ -4,6 +4,7 @@
 #include "sapt/run_folder.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -25,12 +26,16 @@ static std::string arg(const RunSettings& s, const std::string& name, const std:
     return it == s.args.end() ? fallback : it->second;
 }
 
-static long long arg_int(const RunSettings& s, const std::string& name, long long fallback) {
+// As ./train checks the option: an integer of at least min_value (and within int, as the settings are ints).
+static long long arg_int(const RunSettings& s, const std::string& name, long long fallback, long long min_value) {
     const std::string text = arg(s, name, "");
     if (text.empty()) return fallback;
     char* end = nullptr;
     const long long v = std::strtoll(text.c_str(), &end, 10);
-    if (*end != '\0') fail(s.dir + "/args.json", "'" + name + "' is not an integer (got '" + text + "')");
+    if (*end != '\0' || v < min_value || v > INT32_MAX) {
+        fail(s.dir + "/args.json", "'" + name + "' must be an integer >= " + std::to_string(min_value) + " (got '" +
+                                       text + "')");
+    }
     return v;
 }
 
@@ -81,10 +86,10 @@ RunSettings read_run_settings(const std::string& dir) {
         s.n_extra_ids = -1;  // decided once the model's kind is known (load_run)
     } else if (s.builtin) {  // a run from before backbone.json: the built-in backbone's cache key
         BuiltinOptions bo;
-        bo.seed = (uint64_t)arg_int(s, "seed", 1);
-        bo.train_per_task = (int)arg_int(s, "max-train-per-task", bo.train_per_task);
-        bo.test_per_task = (int)arg_int(s, "max-test-per-task", bo.test_per_task);
-        bo.pretrain_steps = (int)arg_int(s, "pretrain-steps", bo.pretrain_steps);
+        bo.seed = (uint64_t)arg_int(s, "seed", 1, 0);
+        bo.train_per_task = (int)arg_int(s, "max-train-per-task", bo.train_per_task, 1);
+        bo.test_per_task = (int)arg_int(s, "max-test-per-task", bo.test_per_task, 1);
+        bo.pretrain_steps = (int)arg_int(s, "pretrain-steps", bo.pretrain_steps, 1);
         s.model_dir = "runs/cache/" + builtin_cache_key(bo);
         s.tokenizer_path = arg(s, "tokenizer", s.model_dir + "/tokenizer.model");
     } else {
@@ -105,11 +110,11 @@ RunSettings read_run_settings(const std::string& dir) {
     if (s.benchmark.empty()) s.benchmark = "Long_Sequence";  // the built-in suite's format
 
     s.sapt.pet = arg(s, "pet", "lora") == "prompt" ? PetKind::Prompt : PetKind::Lora;
-    s.sapt.lora_rank = (int)arg_int(s, "lora-r", s.builtin ? 8 : 4);
+    s.sapt.lora_rank = (int)arg_int(s, "lora-r", s.builtin ? 8 : 4, 1);
     s.sapt.lora_alpha = arg_float(s, "lora-alpha", s.builtin ? 16.0f : 32.0f);
     s.sapt.compat_official = s.compat_official;
-    s.batching.max_source_length = (int)arg_int(s, "max-source-len", 512);
-    s.batching.max_target_length = (int)arg_int(s, "max-target-len", 50);
+    s.batching.max_source_length = (int)arg_int(s, "max-source-len", 512, 2);
+    s.batching.max_target_length = (int)arg_int(s, "max-target-len", 50, 1);
     s.eval.batch_size = 32;
     s.eval.max_new_tokens = s.builtin ? 8 : s.own_backbone ? 16 : 50;
     s.eval.compat_official = s.compat_official;

@@ -1,4 +1,4 @@
-// test_presets.cpp — the paper's experiments as commands (issue 17): an order that names a task without
+// test_order_data.cpp — the paper's experiments as commands (issue 17): an order that names a task without
 // data runs without it (skipped with a note naming the missing file); a task named in --tasks without data
 // stops the run naming the file and the --tasks that would run (data/orders.h: order_tasks_with_data).
 #include <catch2/catch.hpp>

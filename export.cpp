@@ -20,14 +20,16 @@ static const char* kUsage =
     "  --base-model NAME  base_model_name_or_path in adapter_config.json (default: the run's model folder)\n";
 
 int main(int argc, char** argv) {
+    for (int i = 1; i < argc; i++) {  // --help anywhere wins, even where a flag's value was expected
+        if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+            std::printf("%s", kUsage);
+            return 0;
+        }
+    }
     std::string run_dir, to, method, base_model;
     try {
         for (int i = 1; i < argc; i++) {
             const std::string flag = argv[i];
-            if (flag == "--help" || flag == "-h") {
-                std::printf("%s", kUsage);
-                return 0;
-            }
             if (i + 1 >= argc) fail("export", "flag " + flag + " needs a value\n" + kUsage);
             const std::string value = argv[++i];
             if (flag == "--run") run_dir = value;

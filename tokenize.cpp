@@ -13,9 +13,9 @@
 
 namespace {
 
-void print_usage() {
-    std::fprintf(stderr,
-                 "usage: tokenize --model FILE.model [--ids | --pieces | --decode] [--extra-ids N]\n"
+void print_usage(std::FILE* to) {
+    std::fprintf(to,
+                 "usage: ./tokenize --model FILE.model [--ids | --pieces | --decode] [--extra-ids N]\n"
                  "  --ids        print ids (default), like spm_encode --output_format=id\n"
                  "  --pieces     print pieces, like spm_encode --output_format=piece\n"
                  "  --decode     read space-separated ids, print text, like spm_decode --input_format=id\n"
@@ -50,6 +50,13 @@ int run(int argc, char** argv) {
     std::string model_path;
     Mode mode = Mode::ids;
     int n_extra_ids = 0;
+    for (int i = 1; i < argc; ++i) {  // --help anywhere wins, even where a flag's value was expected
+        const std::string arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            print_usage(stdout);
+            return 0;
+        }
+    }
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if ((arg == "--model" || arg == "--extra-ids") && i + 1 >= argc) fail("tokenize", arg + " needs a value");
@@ -58,11 +65,10 @@ int run(int argc, char** argv) {
         else if (arg == "--pieces") mode = Mode::pieces;
         else if (arg == "--decode") mode = Mode::decode;
         else if (arg == "--extra-ids") n_extra_ids = parse_extra_ids(argv[++i]);
-        else if (arg == "--help" || arg == "-h") { print_usage(); return 0; }
         else fail("tokenize", "unknown argument " + arg + " (expected --model, --ids, --pieces, --decode, --extra-ids)");
     }
     if (model_path.empty()) {
-        print_usage();
+        print_usage(stderr);
         fail("tokenize", "no model given (expected --model FILE.model)");
     }
     const Tokenizer tokenizer = load_tokenizer(model_path, n_extra_ids);

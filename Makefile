@@ -4,6 +4,7 @@
 #   make test       Catch2 suite (CPU);  make test-emu: CUDA kernels under the CPU emulation
 #   make test-cuda  GPU suite (skips with a message where no GPU exists);  make bench: benchmarks
 #   make SAN=1 test the suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make WERROR=1   warnings are errors (CI sets it);  make compile_commands.json: for clangd and clang-tidy
 # Sources are found by wildcard: a new file in a module folder needs no Makefile edit.
 
 MAKEFLAGS += -j$(shell nproc)
@@ -14,7 +15,8 @@ NVCC      ?= $(CUDA_HOME)/bin/nvcc
 BUILD     ?= build
 
 OPT       ?= -O3 -march=native
-CXXFLAGS  := -std=c++17 $(OPT) -fopenmp -Wall -Wextra -I. -MMD -MP
+WARNINGS  := -Wall -Wextra $(if $(filter 1,$(WERROR)),-Werror)
+CXXFLAGS  := -std=c++17 $(OPT) -fopenmp $(WARNINGS) -I. -MMD -MP
 LDFLAGS   := -fopenmp
 LDLIBS    := -lutf8proc -lpthread
 
@@ -37,7 +39,6 @@ BENCH_BINS:= $(BENCH_SRCS:bench/%.cpp=$(BUILD)/bench/%)
 
 # ---- optional parts: reported, never fatal -------------------------------------------------
 HAVE_NVCC  := $(shell test -x $(NVCC) && echo yes || echo no)
-HAVE_CUDNN := $(shell (test -f $(CUDA_HOME)/include/cudnn.h || test -f /usr/include/cudnn.h) && echo yes || echo no)
 CUDA_SRCS  := $(wildcard kernels/cuda/*.cu)
 ifeq ($(CUDA),1)
   ifeq ($(HAVE_NVCC),yes)
@@ -46,21 +47,16 @@ ifeq ($(CUDA),1)
     CXXFLAGS   += -DSAPT_CUDA -I$(CUDA_HOME)/include
     LIB_OBJS   += $(CUDA_SRCS:%.cu=$(BUILD)/%.cu.o)
     LDLIBS     += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lcublasLt
-    ifeq ($(HAVE_CUDNN),yes)
-      NVCCFLAGS += -DSAPT_CUDNN
-      CXXFLAGS  += -DSAPT_CUDNN
-      LDLIBS    += -lcudnn
-    endif
   else
     $(warning CUDA=1 asked for, but $(NVCC) was not found: building the CPU backend only)
   endif
 endif
 
-.PHONY: all test test-cpu test-emu train-emu test-cuda cuda-compile bench bench-cuda clean info fuzz fuzz-build test-san-fast
+.PHONY: compile_commands.json all test test-cpu test-emu train-emu test-cuda cuda-compile bench bench-cuda clean info fuzz fuzz-build test-san-fast
 all: info $(PROGRAMS)
 
 info:
-	@echo "sapt.cpp build: nvcc=$(HAVE_NVCC) ($(NVCC)) cudnn=$(HAVE_CUDNN) CUDA=$(if $(CUDA),$(CUDA),0) SAN=$(if $(SAN),$(SAN),0)"
+	@echo "sapt.cpp build: nvcc=$(HAVE_NVCC) ($(NVCC)) CUDA=$(if $(CUDA),$(CUDA),0) SAN=$(if $(SAN),$(SAN),0) WERROR=$(if $(WERROR),$(WERROR),0)"
 
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -112,7 +108,7 @@ bench: $(BENCH_BINS) $(PROGRAMS)
 # ---- CUDA kernels without a GPU: the same .cu sources compiled by g++ as C++ over the emulation of
 # kernels/cuda/cuda_primitives.h, run against the CPU oracle (tests/cuda + tests/emu). Meant for CPU builds.
 EMU_BUILD   := $(BUILD)-emu
-EMU_FLAGS   := -std=c++17 -O2 -march=native -fopenmp -Wall -Wextra -I. -MMD -MP -DSAPT_CUDA -DSAPT_CUDA_EMU
+EMU_FLAGS   := -std=c++17 -O2 -march=native -fopenmp $(WARNINGS) -I. -MMD -MP -DSAPT_CUDA -DSAPT_CUDA_EMU
 # The whole library again with the emulation's flags (build-emu/libsapt.a), so that Device::CUDA tensors
 # exist everywhere: the device suite runs whole models, and build-emu/train is a ./train whose CUDA device
 # is the emulation (make train-emu), so `--device cuda` runs on any machine.
@@ -145,7 +141,7 @@ train-emu: $(EMU_BUILD)/train $(EMU_BUILD)/generate
 # (tests/device/train_emu_vs_cpu.sh: equal losses and matrices, and a kill -9 + --resume on the device).
 $(BUILD)/compare_runs: tests/device/compare_runs.cpp
 	@mkdir -p $(dir $@)
-	$(CXX) -std=c++17 -O1 -Wall -Wextra $< -o $@
+	$(CXX) -std=c++17 -O1 $(WARNINGS) $< -o $@
 
 test-emu: $(EMU_BUILD)/test_emu $(EMU_BUILD)/train $(EMU_BUILD)/generate $(PROGRAMS) $(BUILD)/compare_runs
 	./$(EMU_BUILD)/test_emu $(EMU_ARGS)
@@ -237,7 +233,22 @@ kill-resume: train $(BUILD)/check_run
 	TRAIN=./train CHECK=$(BUILD)/check_run KILLS=10 EXTRA_ARGS="--compare all --max-train-per-task 60 \
 	  --max-test-per-task 20 --epochs 2 --generator-steps 30" bash tests/reliability/kill_resume.sh
 
+# compile_commands.json for clangd / clang-tidy, from this Makefile's own flags (no bear needed): one entry
+# per library, program and test source with the CPU build's command; the .cu files get the emulation's
+# (g++ -x c++ -DSAPT_CUDA_EMU), the build in which they are C++ that any C++ tool can read.
+compile_commands.json:
+	@{ printf "["; sep=""; \
+	  for f in $(LIB_SRCS) $(wildcard train.cpp tokenize.cpp generate.cpp export.cpp) $(TEST_SRCS); do \
+	    printf '%s\n  {"directory": "%s", "file": "%s", "command": "%s %s -c %s -o %s"}' "$$sep" "$(CURDIR)" \
+	      "$$f" "$(CXX)" "$(CXXFLAGS)" "$$f" "$(BUILD)/$${f%.cpp}.o"; sep=","; \
+	  done; \
+	  for f in $(CUDA_SRCS); do \
+	    printf '%s\n  {"directory": "%s", "file": "%s", "command": "%s %s -x c++ -c %s -o %s"}' "$$sep" "$(CURDIR)" \
+	      "$$f" "$(CXX)" "$(EMU_FLAGS)" "$$f" "$(EMU_BUILD)/$$f.o"; sep=","; \
+	  done; echo; echo "]"; } > $@.tmp && mv $@.tmp $@
+	@echo "compile_commands.json: $$(grep -c '"file"' $@) sources"
+
 clean:
-	rm -rf build build-san build-emu build-cuda build-cuda-emu build-fuzz $(PROGRAMS)
+	rm -rf build build-san build-emu build-cuda build-fuzz $(PROGRAMS) compile_commands.json
 
 -include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_BUILD)/%.d) $(FUZZ_BUILD)/make_seeds.d $(LIB_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(patsubst $(PROGRAM_DIR)%,$(BUILD)/%.d,$(PROGRAMS)) $(EMU_OBJS:.o=.d) $(EMU_LIB_OBJS:.o=.d) $(EMU_BUILD)/train.d $(EMU_BUILD)/generate.d $(CUDA_TEST_OBJS:.o=.d)

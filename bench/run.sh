@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh — every benchmark of sapt.cpp, one section each; `make bench` runs it from the repo root after
-# building build/bench/*. Each section prints its table and appends JSON lines to bench/results.jsonl
-# (bench/record.h; shell sections record with build/bench/record NAME OURS PEER PEER_NAME UNIT THREADS).
+# building build/bench/*. Each section prints its table and appends JSON lines to bench/results.jsonl, a
+# git-ignored log (bench/record.h; shell sections record with build/bench/record NAME OURS PEER PEER_NAME UNIT
+# THREADS); the published figures are in bench/README.md.
 # Threads: OMP_NUM_THREADS if set, else every core, for our side and the peer alike.
 # Usage: bash bench/run.sh [BUILD_DIR]   (default build)
 set -euo pipefail

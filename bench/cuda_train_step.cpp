@@ -40,7 +40,7 @@ static const float kRopeTheta = 10000.0f;
 // ---- device memory: everything is allocated once, before timing ----------------------------------------
 static std::vector<void*> allocations;
 static float* floats(size_t n, float value = 0.0f) {
-    float* p = (float*)device_alloc(n * sizeof(float));
+    float* p = (float*)cuda_alloc(n * sizeof(float));
     allocations.push_back(p);
     K.fill(p, value, n);
     return p;
@@ -57,8 +57,8 @@ static float* random_pool() {
             seed = seed * 1664525u + 1013904223u;
             host[i] = host[i + kPoolSize] = float(seed >> 8) / float(1u << 23) - 1.0f;
         }
-        float* p = (float*)device_alloc(host.size() * sizeof(float));
-        device_copy(p, Device::CUDA, host.data(), Device::CPU, host.size() * sizeof(float));
+        float* p = (float*)cuda_alloc(host.size() * sizeof(float));
+        cuda_copy(p, Device::CUDA, host.data(), Device::CPU, host.size() * sizeof(float));
         return p;
     }();
     return pool;
@@ -77,12 +77,12 @@ static float* random_floats(size_t n, float amplitude) {
     return p;
 }
 static bf16* frozen_weight(size_t n, float amplitude) {
-    bf16* w = (bf16*)device_alloc(n * sizeof(bf16));
+    bf16* w = (bf16*)cuda_alloc(n * sizeof(bf16));
     allocations.push_back(w);
-    float* staging = (float*)device_alloc(n * sizeof(float));
+    float* staging = (float*)cuda_alloc(n * sizeof(float));
     fill_random(staging, n, amplitude);
     K.f32_to_bf16(w, staging, n);
-    device_free(staging);
+    cuda_free(staging);
     return w;
 }
 static void copy(float* dst, const float* src, size_t n) { K.scale(dst, src, 1.0f, n); }
@@ -328,9 +328,9 @@ struct Model {
 };
 
 template <typename T> static T* upload(const std::vector<T>& host) {
-    T* p = (T*)device_alloc(host.size() * sizeof(T));
+    T* p = (T*)cuda_alloc(host.size() * sizeof(T));
     allocations.push_back(p);
-    device_copy(p, Device::CUDA, host.data(), Device::CPU, host.size() * sizeof(T));
+    cuda_copy(p, Device::CUDA, host.data(), Device::CPU, host.size() * sizeof(T));
     return p;
 }
 
@@ -573,7 +573,7 @@ static void time_attention(const char* name, AttentionShape s, bool bias, bool m
     double bwd = ms_per_call([&] { K.attention_backward(dq, dk, dv, nullptr, dout, q, k, v, o, lse, pos_bias, key_mask, s); });
     std::printf("  %-22s B %d Tq %d Tk %d H %d D %d: forward %7.3f ms, backward %7.3f ms; x%d per step = %7.1f ms\n",
                 name, s.B, s.Tq, s.Tk, s.Hq, s.D, fwd, bwd, calls_per_step, (fwd + bwd) * calls_per_step);
-    for (void* p : allocations) device_free(p);
+    for (void* p : allocations) cuda_free(p);
     allocations.clear();
 }
 
@@ -600,7 +600,7 @@ int main(int argc, char** argv) {
         };
         Model model = build(kT5Large);
         time_parts("T5-large", [&](int step) { return train_step(model, step); });
-        for (void* p : allocations) device_free(p);
+        for (void* p : allocations) cuda_free(p);
         allocations.clear();
         Llama llama = build_llama(kLlama7bLayers4);
         time_parts("LLaMA-2-7B, 4 layers", [&](int step) { return llama_step(llama, step); });
@@ -645,7 +645,7 @@ int main(int argc, char** argv) {
                             "same step with f32 cuBLAS GEMMs (SAPT_CUDA_GEMM=f32)", "tokens/s", 1);
     }
     std::printf("RESULT %s tokens_per_s=%.1f mfu=%.4f\n", tiny ? "t5tiny" : "t5large", tokens_per_s, mfu);
-    for (void* p : allocations) device_free(p);
+    for (void* p : allocations) cuda_free(p);
     allocations.clear();
 
     const Config& lc = tiny ? kTinyLlama : kLlama7bLayers4;
@@ -660,6 +660,6 @@ int main(int argc, char** argv) {
                 llama_tokens_per_s, llama_step_flops(lc) * 1e-12, llama_mfu * 100);
     std::printf("RESULT %s tokens_per_s=%.1f mfu=%.4f\n", tiny ? "llamatiny" : "llama7b", llama_tokens_per_s,
                 llama_mfu);
-    for (void* p : allocations) device_free(p);
+    for (void* p : allocations) cuda_free(p);
     return 0;
 }

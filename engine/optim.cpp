@@ -6,6 +6,7 @@
 #include <cmath>
 #include <set>
 
+#include "engine/backend.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/safetensors.h"
@@ -61,14 +62,15 @@ GradientSquares gradient_squares(const std::vector<Tensor>& params) {
     GradientSquares out;
     out.per_tensor.assign(params.size(), 0.0);
     // Each backend writes its tensors' sums into an array of its own memory; one copy brings it back.
-    for (Device device : {Device::CPU, Device::CUDA}) {
+    for (const Backend* backend : registered_backends()) {
+        const Device device = backend->device;
         std::vector<size_t> here;
         for (size_t i = 0; i < params.size(); i++) {
             if (params[i].has_grad() && params[i].device() == device) here.push_back(i);
         }
         if (here.empty()) continue;
         const std::shared_ptr<Buffer> sums = buffer_alloc(here.size() * sizeof(double), device);
-        const Kernels& k = kernels_for(device);
+        const Kernels& k = *backend->kernels;
         for (size_t j = 0; j < here.size(); j++) {
             const Tensor& p = params[here[j]];
             k.sum_squares_to((double*)sums->data + j, p.grad(), (size_t)p.numel());

@@ -1,12 +1,12 @@
-// tensor.cpp — buffers, tensors, construction and conversion (see tensor.h). Host buffers are 64-byte
-// aligned heap blocks; GPU buffers come from engine/device.h and exist only in a SAPT_CUDA build, where
-// kernels_for(Device::CUDA) returns cuda_kernels. No op and no autograd here.
+// tensor.cpp — buffers, tensors, construction and conversion (see tensor.h). A buffer's bytes come from the
+// backend of its device (engine/backend.h: 64-byte aligned heap blocks on the CPU, the caching allocator on a
+// GPU), and kernels_for asks the same registry. No op and no autograd here.
 #include "engine/tensor.h"
 
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 
+#include "engine/backend.h"
 #include "engine/device.h"
 #include "engine/error.h"
 
@@ -30,24 +30,9 @@ const char* dtype_name(DType dtype) {
     return "unknown";
 }
 
-const Kernels& kernels_for(Device device) {
-    if (device == Device::CPU) return cpu_kernels;
-#ifdef SAPT_CUDA
-    return cuda_kernels;
-#else
-    fail("kernels_for", "this build has no CUDA backend (expected Device::CPU, got Device::CUDA; rebuild with make CUDA=1)");
-#endif
-}
+const Kernels& kernels_for(Device device) { return *backend_for(device).kernels; }
 
 // ---- buffers -------------------------------------------------------------------------------------------
-
-static void require_cuda_build(const char* where) {
-#ifndef SAPT_CUDA
-    fail(where, "this build has no CUDA backend (expected Device::CPU, got Device::CUDA; rebuild with make CUDA=1)");
-#else
-    (void)where;
-#endif
-}
 
 // The requested sizes (not the allocator's rounding), per device: index 0 host, 1 GPU.
 static std::atomic<size_t> bytes_live[2], bytes_peak[2];
@@ -70,44 +55,24 @@ void tensor_bytes_reset_peak(Device device) {
 
 // Allocates without clearing: most op outputs are overwritten in full right away.
 static std::shared_ptr<Buffer> buffer_alloc_uninitialized(size_t bytes, Device device) {
+    const Backend& backend = backend_for(device);
     auto buffer = std::make_shared<Buffer>();
     buffer->bytes = bytes;
     buffer->device = device;
-    if (device == Device::CPU) {
-        // 64-byte alignment suits AVX-512 loads and cache lines; aligned_alloc wants a multiple of it.
-        size_t rounded = (bytes + 63) / 64 * 64;
-        void* data = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
-        if (!data) fail("buffer_alloc", "out of host memory (asked for " + std::to_string(bytes) + " bytes)");
-        buffer->data = data;
-        count_alloc(Device::CPU, bytes);
-        buffer->owner = std::shared_ptr<void>(data, [bytes](void* p) {
-            bytes_live[0].fetch_sub(bytes);
-            std::free(p);
-        });
-        return buffer;
-    }
-    require_cuda_build("buffer_alloc");
-#ifdef SAPT_CUDA
-    void* data = device_alloc(bytes == 0 ? 4 : bytes);
-    buffer->data = data;
-    count_alloc(Device::CUDA, bytes);
-    buffer->owner = std::shared_ptr<void>(data, [bytes](void* p) {
-        bytes_live[1].fetch_sub(bytes);
-        device_free(p);
+    buffer->data = backend.alloc(bytes);
+    count_alloc(device, bytes);
+    const int d = device_index(device);
+    void (*release)(void*) = backend.free;
+    buffer->owner = std::shared_ptr<void>(buffer->data, [bytes, d, release](void* p) {
+        bytes_live[d].fetch_sub(bytes);
+        release(p);
     });
-#endif
     return buffer;
 }
 
 std::shared_ptr<Buffer> buffer_alloc(size_t bytes, Device device) {
     auto buffer = buffer_alloc_uninitialized(bytes, device);
-    if (device == Device::CPU) {
-        std::memset(buffer->data, 0, bytes);
-    } else {
-#ifdef SAPT_CUDA
-        device_zero(buffer->data, bytes);
-#endif
-    }
+    backend_for(device).zero(buffer->data, bytes);
     return buffer;
 }
 
@@ -120,16 +85,22 @@ std::shared_ptr<Buffer> buffer_wrap(void* data, size_t bytes, std::shared_ptr<vo
     return buffer;
 }
 
+// Host memory is where every backend copies in from and out to; two different devices meet through it.
 void copy_bytes(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
     if (bytes == 0) return;
     if (dst_dev == Device::CPU && src_dev == Device::CPU) {
         std::memcpy(dst, src, bytes);
-        return;
+    } else if (src_dev == Device::CPU) {
+        backend_for(dst_dev).copy_in(dst, src, bytes);
+    } else if (dst_dev == Device::CPU) {
+        backend_for(src_dev).copy_out(dst, src, bytes);
+    } else if (dst_dev == src_dev) {
+        backend_for(dst_dev).copy_within(dst, src, bytes);
+    } else {
+        std::vector<unsigned char> staging(bytes);
+        backend_for(src_dev).copy_out(staging.data(), src, bytes);
+        backend_for(dst_dev).copy_in(dst, staging.data(), bytes);
     }
-    require_cuda_build("copy_bytes");
-#ifdef SAPT_CUDA
-    device_copy(dst, dst_dev, src, src_dev, bytes);
-#endif
 }
 
 // ---- the Tensor handle ---------------------------------------------------------------------------------

@@ -1,8 +1,7 @@
-// kernels.h — the backend interface: every numeric kernel sapt.cpp runs, as plain functions on raw
-// pointers and sizes. A backend is one table of function pointers (struct Kernels). The CPU reference
-// (kernels/cpu/reference.cpp, plain loops, the oracle), the fast CPU backend (SIMD + OpenMP) and the CUDA
-// backend each fill one table. Porting to a new device = one new folder that fills this table and passes
-// tests/test_kernels.cpp. Nothing here allocates, knows about autograd, or checks user input.
+// kernels.h — the backend interface: every numeric kernel sapt.cpp runs, as plain functions on raw pointers
+// and sizes, declared once, as the fields of struct Kernels. Each backend fills one table by field name (the
+// oracle kernels/cpu/reference.cpp in plain loops, the fast CPU one, CUDA); engine/backend.cpp registers it with
+// its memory functions (docs/PORTING.md). Nothing here allocates, knows about autograd, or checks user input.
 //
 // Conventions. All matrices are row-major and contiguous unless a leading dimension says otherwise.
 // Letters: B batch, T sequence (Tq queries, Tk keys), C channels, H heads (Hkv key/value heads), D head
@@ -12,6 +11,9 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
 
 // bf16 = the top 16 bits of an IEEE f32. Stored as uint16_t so that no compiler extension is needed.
 typedef uint16_t bf16;
@@ -173,9 +175,32 @@ struct Kernels {
     void (*sum_squares_to)(double* out, const float* x, size_t n);
 };
 
-// The tables. cpu_reference_kernels is the oracle; cpu_kernels is the fast CPU backend.
+// Every field of struct Kernels by name, in the order of the struct: the one list that lets a backend declare its
+// kernels from the fields above instead of repeating each signature. In the backend's namespace,
+//     namespace fast { SAPT_KERNEL_NAMES(SAPT_DECLARE_KERNEL) }
+// declares fast::add, fast::gelu_forward, ... with exactly the type of their field, so that a definition with
+// another signature fails to link instead of filling the table. The conformance test walks the same list
+// (kernel_names) to require that every kernel of every registered table is set and was compared.
+// (A macro because C++17 cannot loop over a struct's fields. A field missing from the list fails a
+// static_assert in kernels/kernels.cpp; a name that is no field fails to compile.)
+#define SAPT_KERNEL_NAMES(X)                                                                                       \
+    X(bf16_to_f32) X(f32_to_bf16) X(gemm) X(gemm_batched) X(gemm_bf16b) X(add) X(mul) X(scale) X(axpy) X(fill)    \
+    X(add_row) X(mul_row) X(sum_rows) X(sum) X(sum_squares) X(relu_forward) X(relu_backward) X(gelu_forward)       \
+    X(gelu_backward) X(silu_forward) X(silu_backward) X(dropout_forward) X(copy_strided) X(add_strided)            \
+    X(softmax_forward) X(softmax_backward) X(log_softmax_forward) X(log_softmax_backward) X(rmsnorm_forward)       \
+    X(rmsnorm_backward) X(layernorm_forward) X(layernorm_backward) X(embedding_forward)                            \
+    X(embedding_forward_bf16) X(embedding_backward) X(rope_forward) X(rope_backward) X(maxpool_seq_forward)        \
+    X(maxpool_seq_backward) X(attention_forward) X(attention_backward) X(cross_entropy_forward)                    \
+    X(cross_entropy_backward) X(kl_div_forward) X(kl_div_backward) X(adamw_step) X(sum_squares_to)
+#define SAPT_DECLARE_KERNEL(field) std::remove_pointer_t<decltype(Kernels::field)> field;
+
+// The field names as strings, in the same order (kernels/kernels.cpp), and how many there are.
+extern const char* const kernel_names[];
+extern const int n_kernels;
+// The names of the kernels `table` leaves unset (null): empty for a complete table.
+std::vector<std::string> kernels_missing(const Kernels& table);
+
+// The CPU tables, which every build has. cpu_reference_kernels is the oracle; cpu_kernels is the fast CPU
+// backend. A GPU backend's table is declared in its own folder (cuda_kernels: kernels/cuda/cuda_backend.h).
 extern const Kernels cpu_reference_kernels;
 extern const Kernels cpu_kernels;
-#ifdef SAPT_CUDA
-extern const Kernels cuda_kernels;
-#endif

@@ -2,11 +2,9 @@
 // tensor once (a tied head is the embedding, listed once), so no weight is copied or converted twice.
 #include "models/model_device.h"
 
+#include "engine/backend.h"
 #include "engine/error.h"
 #include "kernels/cpu/gemm.h"
-#ifdef SAPT_CUDA
-#include "kernels/cuda/cuda_backend.h"
-#endif
 
 Device model_device(const Model& model) {
     return (model.kind == ModelKind::T5 ? model.t5.shared : model.llama.embed).device();
@@ -48,24 +46,30 @@ int model_apply_precision(Model& model, const std::string& precision, const std:
 void model_place(Model& model, Device device, const std::string& precision) {
     check_precision_name(precision, "--precision");
     if (device == Device::CPU) return;
-#ifdef SAPT_CUDA
-    cuda_set_gemm_precision(precision == "bf16" ? GemmPrecision::BF16 : GemmPrecision::F32);
-#endif
+    backend_for(device).set_gemm_precision(precision == "bf16" ? GemmPrecision::BF16 : GemmPrecision::F32);
     model_to_device(model, device);
 }
 
+// The names come from the backend registry, so a backend registered in engine/backend.cpp is a --device value.
 Device parse_device_option(const std::string& value, const std::string& option) {
-    if (value == "cpu") return Device::CPU;
-    if (value != "cuda") fail(option, "expected cpu or cuda, got '" + value + "'");
-#ifdef SAPT_CUDA
+    const Backend* backend = find_backend(value);
+    if (backend == nullptr && value == "cuda") {
+        fail(option, "cuda: this build has no CUDA backend\nHINT: rebuild with `make CUDA=1` (needs nvcc), or build "
+                     "`make train-emu` for build-emu/train, whose device is the CPU emulation of the CUDA backend");
+    }
+    if (backend == nullptr) {
+        // cuda is named even where it is not built: asking for it gets the rebuild hint above.
+        std::string names;
+        for (const Backend* registered : registered_backends()) {
+            names += (names.empty() ? "" : " or ") + std::string(registered->name);
+        }
+        if (find_backend("cuda") == nullptr) names += " or cuda";
+        fail(option, "expected " + names + ", got '" + value + "'");
+    }
     std::string why;
-    if (!cuda_device_available(&why)) {
-        fail(option, "cuda: this machine has no usable GPU (" + why + ")\nHINT: run with --device cpu, or on a "
+    if (!backend->available(&why)) {
+        fail(option, value + ": this machine has no usable GPU (" + why + ")\nHINT: run with --device cpu, or on a "
                      "machine with an NVIDIA GPU and its driver (`nvidia-smi` should list it)");
     }
-    return Device::CUDA;
-#else
-    fail(option, "cuda: this build has no CUDA backend\nHINT: rebuild with `make CUDA=1` (needs nvcc), or build "
-                 "`make train-emu` for build-emu/train, whose device is the CPU emulation of the CUDA backend");
-#endif
+    return backend->device;
 }

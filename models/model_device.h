@@ -38,7 +38,7 @@ void model_place(Model& model, Device device, const std::string& precision);
 // Throws that error now, for programs that check their options before doing any work.
 void check_precision_name(const std::string& precision, const std::string& option);
 
-// A --device value: "cpu" or "cuda". Asking for cuda in a build without the CUDA backend, or on a machine
-// without a usable GPU, throws a sapt_error saying which of the two and how to fix it — programs call this
-// before they create or touch any output.
+// A --device value: the name of a registered backend (engine/backend.h), "cpu" or "cuda". Asking for cuda in a
+// build without the CUDA backend, or on a machine without a usable GPU, throws a sapt_error saying which of the
+// two and how to fix it — programs call this before they create or touch any output.
 Device parse_device_option(const std::string& value, const std::string& option);

@@ -15,7 +15,7 @@
 // State of one compare_backend run: the candidate, how to reach its memory, the random stream, the count.
 struct CheckRun {
     const Kernels& candidate;
-    const BackendMemory& memory;
+    const Backend& memory;
     std::string only;  // field-name filter, "" = every kernel
     std::mt19937 rng;
     BackendReport report;
@@ -24,6 +24,7 @@ struct CheckRun {
     bool begin_case(const char* field) {
         if (!only.empty() && std::string(field).find(only) == std::string::npos) return false;
         report.cases++;
+        report.kernels_checked.insert(field);
         return true;
     }
     void fail(const std::string& message) { report.failures.push_back(message); }
@@ -36,21 +37,21 @@ constexpr unsigned char kGuardByte = 0xA5;
 // One array handed to both backends: `host` is the reference's copy, `backend` the candidate's.
 // Both start with the same bytes, so kernels that add into their output are checked as such.
 struct Twin {
-    const BackendMemory* memory = nullptr;
+    const Backend* memory = nullptr;
     size_t bytes = 0;
     std::vector<unsigned char> host;
     unsigned char* backend = nullptr;  // kGuardBytes + bytes + kGuardBytes
 
-    Twin(const BackendMemory& mem, const void* data, size_t nbytes) : memory(&mem), bytes(nbytes), host(nbytes) {
+    Twin(const Backend& mem, const void* data, size_t nbytes) : memory(&mem), bytes(nbytes), host(nbytes) {
         if (nbytes) std::memcpy(host.data(), data, nbytes);
         std::vector<unsigned char> fenced(nbytes + 2 * kGuardBytes, kGuardByte);
         if (nbytes) std::memcpy(fenced.data() + kGuardBytes, data, nbytes);
-        backend = static_cast<unsigned char*>(mem.allocate(fenced.size()));
-        mem.copy_to_backend(backend, fenced.data(), fenced.size());
+        backend = static_cast<unsigned char*>(mem.alloc(fenced.size()));
+        mem.copy_in(backend, fenced.data(), fenced.size());
     }
     Twin(const Twin&) = delete;
     Twin& operator=(const Twin&) = delete;
-    ~Twin() { memory->release(backend); }
+    ~Twin() { memory->free(backend); }
 
     template <typename T>
     T* ref() {
@@ -64,7 +65,7 @@ struct Twin {
     // The candidate's bytes, after checking that its guards are intact.
     std::vector<unsigned char> fetch(CheckRun& run, const std::string& label) const {
         std::vector<unsigned char> fenced(bytes + 2 * kGuardBytes);
-        memory->copy_to_host(fenced.data(), backend, fenced.size());
+        memory->copy_out(fenced.data(), backend, fenced.size());
         size_t damaged = 0;
         for (size_t i = 0; i < kGuardBytes; i++) {
             damaged += fenced[i] != kGuardByte;

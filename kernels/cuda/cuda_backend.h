@@ -1,10 +1,24 @@
-// cuda_backend.h — what code outside kernels/cuda may ask of the CUDA backend besides the cuda_kernels
-// table (kernels/kernels.h) and the memory functions (engine/device.h): whether a GPU is usable, waiting
-// for queued work, and the GEMM precision in force. Not here: the kernels (cuda_kernels.h).
+// cuda_backend.h — the CUDA backend as the rest of sapt.cpp sees it: its table (cuda_kernels), its memory
+// functions (memory.cu), whether a GPU is usable, waiting for queued work, and its own settings (GEMM precision,
+// attention path). engine/backend.cpp registers them together as cuda_backend; the engine reaches them only
+// through that registry, the CUDA tests and benchmarks by name. Not here: the kernels (cuda_kernels.h).
 #pragma once
 #include <string>
 
+#include "engine/device.h"
 #include "kernels/kernels.h"
+
+extern const Kernels cuda_kernels;  // "cuda", or "cuda_emulated" under the emulation (cuda_kernels.cu)
+
+// ---- memory (memory.cu): a caching allocator over cudaMalloc, copies and zeroing on the one stream ----------
+void* cuda_alloc(size_t bytes);  // uninitialised; throws sapt_error when the GPU is out of memory
+void cuda_free(void* ptr);
+void cuda_zero(void* ptr, size_t bytes);
+// dst_dev / src_dev say which side is GPU memory (host to device, device to host, device to device).
+void cuda_copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
+DeviceMemoryInfo cuda_memory_info();
+DeviceTraffic cuda_traffic();
+void cuda_traffic_count_sync();  // for the backend's own waits (cuda_synchronize)
 
 // From the environment variable SAPT_CUDA_GEMM (f32 by default; see gemm_cublas.cu), or set by a program.
 GemmPrecision cuda_gemm_precision();

@@ -1,4 +1,4 @@
-// memory.cu — GPU memory for the engine (engine/device.h): a caching allocator over cudaMalloc, copies
+// memory.cu — the CUDA backend's memory functions (cuda_backend.h): a caching allocator over cudaMalloc, copies
 // and zeroing on the backend's one stream, and cudaCheck's error report with a HINT.
 // cudaMalloc and cudaFree synchronise the whole device and cost tens of microseconds, and a training step
 // allocates the same activation sizes every time; so a freed block goes to a cache keyed by its rounded
@@ -15,8 +15,8 @@
 #include <unistd.h>
 #endif
 
-#include "engine/device.h"
 #include "engine/error.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.h"
 
 #ifndef SAPT_CUDA_EMU
@@ -124,7 +124,7 @@ std::string out_of_memory_message(size_t size, size_t in_use) {
 
 }  // namespace
 
-DeviceMemoryInfo device_memory_info() {
+DeviceMemoryInfo cuda_memory_info() {
     DeviceMemoryInfo info;
     {
         CachingAllocator& a = allocator();
@@ -139,7 +139,7 @@ DeviceMemoryInfo device_memory_info() {
     return info;
 }
 
-void* device_alloc(size_t bytes) {
+void* cuda_alloc(size_t bytes) {
     CachingAllocator& a = allocator();
     std::lock_guard<std::mutex> guard(a.lock);
     size_t size = rounded_size(bytes);
@@ -154,7 +154,7 @@ void* device_alloc(size_t bytes) {
         a.release_cache();
         if (cudaMalloc(&block, size) != cudaSuccess) {
             cudaGetLastError();
-            fail("device_alloc", out_of_memory_message(size, a.bytes_in_use));
+            fail("cuda_alloc", out_of_memory_message(size, a.bytes_in_use));
         }
     }
     a.in_use[block] = size;
@@ -162,12 +162,12 @@ void* device_alloc(size_t bytes) {
     return block;
 }
 
-void device_free(void* ptr) {
+void cuda_free(void* ptr) {
     if (!ptr) return;
     CachingAllocator& a = allocator();
     std::lock_guard<std::mutex> guard(a.lock);
     auto found = a.in_use.find(ptr);
-    if (found == a.in_use.end()) fail("device_free", "pointer was not allocated by device_alloc");
+    if (found == a.in_use.end()) fail("cuda_free", "pointer was not allocated by cuda_alloc");
     a.cached[found->second].push_back(ptr);
     a.bytes_in_use -= found->second;
     a.bytes_cached += found->second;
@@ -175,12 +175,12 @@ void device_free(void* ptr) {
 }
 
 static DeviceTraffic traffic;
-DeviceTraffic device_traffic() { return traffic; }
-void device_traffic_count_sync() { traffic.synchronizations++; }
+DeviceTraffic cuda_traffic() { return traffic; }
+void cuda_traffic_count_sync() { traffic.synchronizations++; }
 
-void device_zero(void* ptr, size_t bytes) { cudaCheck(cudaMemsetAsync(ptr, 0, bytes, cuda_stream())); }
+void cuda_zero(void* ptr, size_t bytes) { cudaCheck(cudaMemsetAsync(ptr, 0, bytes, cuda_stream())); }
 
-void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
+void cuda_copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes) {
     if (bytes == 0) return;
     cudaMemcpyKind kind = dst_dev == Device::CUDA
                               ? (src_dev == Device::CUDA ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
@@ -200,9 +200,9 @@ void device_copy(void* dst, Device dst_dev, const void* src, Device src_dev, siz
     }
 }
 
-DeviceScratch::DeviceScratch(size_t bytes) : ptr(device_alloc(bytes)) {}
-DeviceScratch::~DeviceScratch() { device_free(ptr); }
+DeviceScratch::DeviceScratch(size_t bytes) : ptr(cuda_alloc(bytes)) {}
+DeviceScratch::~DeviceScratch() { cuda_free(ptr); }
 
 void copy_to_host(void* host, const void* device, size_t bytes) {
-    device_copy(host, Device::CPU, device, Device::CUDA, bytes);
+    cuda_copy(host, Device::CPU, device, Device::CUDA, bytes);
 }

@@ -1,6 +1,6 @@
-// test_cuda_kernels.cpp — the CUDA backend against the CPU oracle: every kernel of cuda_kernels on random
-// shapes (odd ones included), forward and backward, with guard bytes around every device buffer
-// (compare_backend, tests/kernel_checks.h); the GEMM precision modes; the caching allocator.
+// test_cuda_kernels.cpp — what the CUDA backend adds to the conformance test (kernel_checks_conformance.cpp,
+// which holds every kernel of cuda_kernels to the CPU oracle): both attention paths forced, long and wide
+// attention shapes, the GEMM precision modes, the caching allocator.
 // One source, two runs: on a GPU (make test-cuda) and under the CPU emulation (make test-emu).
 #include <catch2/catch.hpp>
 
@@ -11,18 +11,9 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "tests/cuda/cuda_checks.h"
 
-TEST_CASE("every CUDA kernel matches the CPU reference", "[cuda]") {
-    // Names are substrings of Kernels field names: "add" also runs add_row and add_strided, and so on.
-    const char* groups[] = {"bf16_to_f32", "f32_to_bf16", "gemm", "add", "mul", "scale", "axpy", "fill", "sum",
-                            "relu", "gelu", "silu", "dropout", "copy_strided", "softmax", "rmsnorm", "layernorm",
-                            "embedding", "rope", "maxpool", "attention", "cross_entropy", "kl_div", "adamw"};
-    for (const char* group : groups) {
-        DYNAMIC_SECTION(group) { check_cuda_kernels(group); }
-    }
-}
-
 TEST_CASE("both attention paths, fused kernel and cuBLAS products, match the CPU reference", "[cuda]") {
-    // The run above takes the Auto choice (the fused kernel at these short sizes); here each path is forced.
+    // The conformance test (tests/kernel_checks_conformance.cpp) runs every kernel of cuda_kernels with the
+    // Auto choice (the fused kernel at these short sizes); here each path is forced.
     SECTION("fused") {
         AttentionPathScope scope(CudaAttentionPath::Fused);
         check_cuda_kernels("attention");
@@ -46,7 +37,7 @@ static std::vector<float> to_host(const float* device, size_t n) {
     return host;
 }
 static void* to_device(const void* host, size_t bytes) {
-    void* device = device_alloc(bytes);
+    void* device = cuda_alloc(bytes);
     cuda_test_to_device(device, host, bytes);
     return device;
 }
@@ -81,9 +72,9 @@ TEST_CASE("bf16 GEMM mode equals an f32 GEMM of bf16-rounded activations", "[cud
     float largest_gap = 0.0f;
     for (size_t i = 0; i < exact.size(); i++) largest_gap = std::fmax(largest_gap, std::fabs(exact[i] - expected[i]));
     CHECK(largest_gap > 1e-3f);
-    device_free(x_dev);
-    device_free(w_dev);
-    device_free(c_dev);
+    cuda_free(x_dev);
+    cuda_free(w_dev);
+    cuda_free(c_dev);
 }
 
 TEST_CASE("tf32 GEMM mode stays within tf32 rounding of the f32 product", "[cuda]") {
@@ -104,30 +95,30 @@ TEST_CASE("tf32 GEMM mode stays within tf32 rounding of the f32 product", "[cuda
     std::vector<float> got = to_host((const float*)c_dev, c.size());
     // tf32 keeps 10 mantissa bits: each product is off by up to ~2^-10 relative; K = 256 terms of size <= 1.
     for (size_t i = 0; i < got.size(); i++) REQUIRE(std::fabs(got[i] - expected[i]) <= 0.05f);
-    device_free(a_dev);
-    device_free(b_dev);
-    device_free(c_dev);
+    cuda_free(a_dev);
+    cuda_free(b_dev);
+    cuda_free(c_dev);
 }
 
 TEST_CASE("the caching allocator reuses a freed block of the same rounded size", "[cuda]") {
-    void* first = device_alloc(1000);
-    device_free(first);
-    void* second = device_alloc(900);  // rounds to the same 1 KiB class
+    void* first = cuda_alloc(1000);
+    cuda_free(first);
+    void* second = cuda_alloc(900);  // rounds to the same 1 KiB class
     CHECK(second == first);
-    void* third = device_alloc(900);   // the cached block is taken: a new one
+    void* third = cuda_alloc(900);   // the cached block is taken: a new one
     CHECK(third != second);
-    device_free(second);
-    device_free(third);
-    CHECK_THROWS_WITH(device_free(reinterpret_cast<void*>(0x1234)), Catch::Contains("not allocated by device_alloc"));
+    cuda_free(second);
+    cuda_free(third);
+    CHECK_THROWS_WITH(cuda_free(reinterpret_cast<void*>(0x1234)), Catch::Contains("not allocated by cuda_alloc"));
 }
 
-TEST_CASE("device_copy moves bytes both ways and device_zero clears them", "[cuda]") {
+TEST_CASE("cuda_copy moves bytes both ways and cuda_zero clears them", "[cuda]") {
     std::vector<float> values = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f};
     void* device = to_device(values.data(), values.size() * sizeof(float));
     CHECK(to_host((const float*)device, values.size()) == values);
-    device_zero(device, values.size() * sizeof(float));
+    cuda_zero(device, values.size() * sizeof(float));
     CHECK(to_host((const float*)device, values.size()) == std::vector<float>(values.size(), 0.0f));
-    device_free(device);
+    cuda_free(device);
 }
 
 // Largest |a - b| over two arrays, relative to the largest |b|.
@@ -192,7 +183,7 @@ static void check_attention_shape(const AttentionShape& s, CudaAttentionPath pat
     CHECK(relative_gap(to_host((const float*)dbias_dev, bias_size), dbias) < 1e-4);
     for (void* p : {q_dev, k_dev, v_dev, bias_dev, mask_dev, dout_dev, out_dev, lse_dev, dq_dev, dk_dev, dv_dev,
                     dbias_dev})
-        device_free(p);
+        cuda_free(p);
 }
 
 TEST_CASE("attention at the largest head dimension (256, shared memory past 48 KiB) matches the reference",

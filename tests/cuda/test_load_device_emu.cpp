@@ -7,6 +7,7 @@
 
 #include "engine/device.h"
 #include "engine/error.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "tests/load_device_util.h"
 
 namespace {
@@ -26,10 +27,10 @@ TEST_CASE("A checkpoint streamed onto the device holds the CPU load's weights bi
             options.staging_bytes = 56;  // 7 elements a chunk: copies land at odd device offsets
             WeightMap extras, cpu_extras;
             options.extra_tensors = &extras;
-            size_t in_use_before = device_memory_info().in_use;
+            size_t in_use_before = cuda_memory_info().in_use;
             DeviceLoadReport report;
             Model on_device = load_pretrained_model_on(dir, Device::CUDA, options, &report);
-            CHECK(device_memory_info().in_use >= in_use_before + report.device_bytes);
+            CHECK(cuda_memory_info().in_use >= in_use_before + report.device_bytes);
 
             options.extra_tensors = &cpu_extras;
             Model on_cpu = load_pretrained_model_on(dir, Device::CPU, options);

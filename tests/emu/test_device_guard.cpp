@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/device.h"
+#include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_common.h"
 
 namespace {
@@ -52,7 +53,7 @@ void read_on_the_host(float* device) {
 
 void read_through_a_copy(float* device) {
     float value = 0;
-    device_copy(&value, Device::CPU, device + 3, Device::CUDA, sizeof value);
+    cuda_copy(&value, Device::CPU, device + 3, Device::CUDA, sizeof value);
     if (value != 6.0f) _exit(3);
 }
 
@@ -67,8 +68,8 @@ TEST_CASE("emulated device memory: a host read outside kernels and copies faults
     const int n = 64;
     std::vector<float> host(n);
     for (int i = 0; i < n; i++) host[i] = float(i);
-    float* device = (float*)device_alloc(n * sizeof(float));
-    device_copy(device, Device::CUDA, host.data(), Device::CPU, n * sizeof(float));
+    float* device = (float*)cuda_alloc(n * sizeof(float));
+    cuda_copy(device, Device::CUDA, host.data(), Device::CPU, n * sizeof(float));
     launch(1, 64, 0, double_in_place, device, n);  // a kernel reaches it
 
     const auto [read_ok, message] = run_in_child(read_on_the_host, device);
@@ -82,5 +83,5 @@ TEST_CASE("emulated device memory: a host read outside kernels and copies faults
         EmuDeviceAccess open;  // what a kernel or the emulated cuBLAS holds while it runs
         CHECK(device[5] == 10.0f);
     }
-    device_free(device);
+    cuda_free(device);
 }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -180,6 +181,18 @@ void AtomicWriter::write(const void* data, size_t bytes) {
     if (!write_all(fd, data, bytes)) fail(path, write_failure("write failed", errno_text()));
 }
 
+// SAPT_SLOW_COMMIT_MS=N (fileio.h): the whole temporary is on disk, not yet renamed; wait N ms here.
+static void wait_as_a_slow_disk() {
+    static const long milliseconds = [] {
+        const char* text = std::getenv("SAPT_SLOW_COMMIT_MS");
+        return text ? std::strtol(text, nullptr, 10) : 0L;
+    }();
+    if (milliseconds <= 0) return;
+    struct timespec wait = {milliseconds / 1000, (milliseconds % 1000) * 1000000L};
+    while (::nanosleep(&wait, &wait) != 0 && errno == EINTR) {
+    }
+}
+
 void AtomicWriter::commit() {
     if (committed) fail(path, "committed twice");
     // fsync and close report what the page cache hid from write(): EIO, and ENOSPC / EDQUOT on NFS.
@@ -189,6 +202,7 @@ void AtomicWriter::commit() {
     int closed = ::close(fd);
     fd = -1;
     if (closed != 0) fail(path, write_failure("close failed", errno_text()));
+    wait_as_a_slow_disk();
     if (injected_commit_failure(WriteStage::Rename) || ::rename(temp_path.c_str(), path.c_str()) != 0) {
         fail(path, write_failure("cannot rename " + temp_path + " over it", errno_text()));
     }

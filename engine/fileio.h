@@ -72,6 +72,9 @@ struct FileLock {
 // unlink), for the second SIGINT / SIGTERM (interrupt.h), which then ends the process.
 void fileio_remove_temporaries_now();
 
+// Tests only, for another process: with SAPT_SLOW_COMMIT_MS=N in its environment, every AtomicWriter commit
+// waits N ms between its complete temporary and the rename (a slow disk), so that a test can send a signal
+// to a ./train at the moment a temporary exists (tests/test_reliability_signals.cpp).
 // Tests only: a simulated full or failing disk. After `bytes` more bytes have gone through AtomicWriter and
 // append_to_file, the operation at `stage` fails with `error_number` (ENOSPC, EIO, EROFS, EDQUOT), and so does
 // every later one until fileio_stop_failing_writes(): a full disk stays full. Stage Write fails the write()

@@ -144,11 +144,14 @@ inline nlohmann::json report_matrices(const std::string& run_dir) {
 }
 
 // Every file under `dir` whose name ends in ".tmp" (what a torn write would leave).
+// (A running ./train may create and rename files meanwhile: a vanished entry ends nothing.)
 inline std::vector<std::string> temporaries_under(const std::string& dir) {
     std::vector<std::string> found;
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-        const std::string name = entry.path().filename().string();
-        if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) found.push_back(entry.path().string());
+    std::error_code error;
+    std::filesystem::recursive_directory_iterator it(dir, error), end;
+    for (; !error && it != end; it.increment(error)) {
+        const std::string name = it->path().filename().string();
+        if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) found.push_back(it->path().string());
     }
     return found;
 }

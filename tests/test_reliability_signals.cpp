@@ -124,15 +124,20 @@ TEST_CASE("SIGTERM while the built-in backbone pretrains: ./train exits 143 with
 TEST_CASE("a second SIGTERM ends ./train at once and leaves only whole files", "[reliability]") {
     const std::string dir = reliability_dir("second_signal");
     const std::string out = dir + "/runs/twice";
+    // Every file commit waits 300 ms before its rename (a slow disk), so the first signal's checkpoint is
+    // still a temporary when the second signal comes: the handler must remove it and end the process.
+    setenv("SAPT_SLOW_COMMIT_MS", "300", 1);
     const Started run = start_program("train", small_builtin_args("runs/twice"), dir, dir + "/twice.txt");
+    unsetenv("SAPT_SLOW_COMMIT_MS");
     const bool reached = wait_until([&] { return log_has(out + "/sapt/log.jsonl", "\"train_step\"", 1); }, 60);
     ::kill(run.pid, SIGTERM);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // two pending SIGTERMs would be delivered as one
+    const bool writing = wait_until([&] { return !temporaries_under(out).empty(); }, 60);
     ::kill(run.pid, SIGTERM);
     int signal_number = 0;
     const bool by_signal = ended_by_signal(run, &signal_number);
     INFO(read_file(run.output_path));
     REQUIRE(reached);
+    REQUIRE(writing);
     CHECK(by_signal);
     CHECK(signal_number == SIGTERM);
     CHECK(temporaries_under(out).empty());

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -21,6 +22,7 @@
 #include "data/cl_benchmark.h"
 #include "data/json_file.h"
 #include "data/orders.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/fileio.h"
 #include "engine/interrupt.h"
@@ -183,6 +185,14 @@ static std::vector<std::string> split_words(const std::string& text) {
     return words;
 }
 
+// Data parallel: rank 0 runs `step` first (it may build and cache: a backbone), the others wait for it, then
+// run it too and find the cache written. One process: just `step`.
+static void rank_zero_first(const std::function<void()>& step) {
+    if (dist_rank() == 0) step();
+    dist_barrier();
+    if (dist_rank() != 0) step();
+}
+
 // One ./train per run folder. Two (a --resume started twice, two runs with the same --out) would write the
 // same checkpoint through the same temporary file: one renames the other's half-written bytes into place,
 // or finds its temporary file renamed away. The lock is the kernel's: it ends with the process, kill -9
@@ -291,7 +301,8 @@ static int run(Args args) {
     BuiltinOptions bo = builtin_options(args);
     if (builtin) {
         data_root = "runs/builtin_data/" + builtin_suite_key(bo);
-        write_builtin_suite(bo, data_root);
+        if (dist_rank() == 0) write_builtin_suite(bo, data_root);
+        dist_barrier();  // data parallel: the other ranks read what rank 0 wrote
     }
     const std::string orders = data_root + "/orders.json";
     const TaskOrder order = load_order(orders, get(args, "order", "builtin"));
@@ -321,7 +332,7 @@ static int run(Args args) {
         bo.pretrain_steps = (int)get_int(args, "pretrain-steps", bo.pretrain_steps, 1);
         BuiltinBackbone backbone;
         if (builtin) {
-            backbone = prepare_builtin_backbone(bo, "runs/cache/" + builtin_cache_key(bo), true);
+            rank_zero_first([&] { backbone = prepare_builtin_backbone(bo, "runs/cache/" + builtin_cache_key(bo), true); });
         } else {
             std::vector<std::string> corpus;
             for (const Task& task : tasks) {
@@ -341,7 +352,9 @@ static int run(Args args) {
                     }
                 }
             }
-            backbone = prepare_corpus_backbone(bo, corpus, "runs/cache/" + corpus_cache_key(bo, corpus), true);
+            rank_zero_first([&] {
+                backbone = prepare_corpus_backbone(bo, corpus, "runs/cache/" + corpus_cache_key(bo, corpus), true);
+            });
         }
         if (backbone.built_now) std::printf("  backbone ready in %.1fs (cached for the next run)\n", backbone.seconds);
         model_dir = backbone.model_dir;
@@ -429,15 +442,17 @@ static int run(Args args) {
     }
 
     // Only now, with every input read and checked, does the run leave anything in its output folder.
-    std::filesystem::create_directories(out_dir);
-    lock_run_folder(out_dir);
-    if (!args.count("resume")) {
+    // Data parallel: rank 0 alone writes the run folder (the other ranks compute the same and write nothing).
+    const bool writes = dist_rank() == 0;
+    if (writes) std::filesystem::create_directories(out_dir);
+    if (writes) lock_run_folder(out_dir);
+    if (!args.count("resume") && writes) {
         Args saved = args;
         saved["out"] = out_dir;
         saved.erase("stop-after");
         atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
     }
-    write_run_record(out_dir, model_dir, tokenizer_path, n_extra_ids, data_root);  // for ./generate, ./export
+    if (writes) write_run_record(out_dir, model_dir, tokenizer_path, n_extra_ids, data_root);  // for ./generate, ./export
     RunReport report;
     report.title = builtin ? "sapt.cpp built-in run: SAPT vs SeqLoRA on the synthetic suite" : "sapt.cpp run: " + order.id;
     for (const Task& t : tasks) report.tasks.push_back(t.name);
@@ -461,7 +476,7 @@ static int run(Args args) {
         if (comparison.interrupted) return stopped_by_signal(out_dir);
         comparison.title = "method comparison: " + order.id + " (" + std::to_string(tasks.size()) + " tasks)";
         comparison.settings = report.settings;
-        write_comparison(out_dir, comparison);
+        if (writes) write_comparison(out_dir, comparison);
         std::printf("\n%s", comparison_markdown(comparison).c_str());
         std::printf("\ncomparison: %s/compare.md (+ compare.json, compare.png); total %.1fs\n", out_dir.c_str(),
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -477,7 +492,10 @@ static int run(Args args) {
         om.method = m;
         om.out_dir = out_dir + "/" + m;
         if (!imported.blocks.empty()) {
-            if (!std::filesystem::exists(checkpoint_path(om.out_dir))) write_imported_start(model, tokenizer, tasks, imported, om);
+            if (writes && !std::filesystem::exists(checkpoint_path(om.out_dir))) {
+                write_imported_start(model, tokenizer, tasks, imported, om);
+            }
+            dist_barrier();  // the other ranks resume from the start rank 0 wrote
             om.resume = true;
         }
         MethodRun run_result;
@@ -502,7 +520,7 @@ static int run(Args args) {
     std::printf("\n");
     for (const MethodRun& r : report.runs) std::printf("%s\n", format_method_table(report, r).c_str());
     std::printf("%s", format_summary(report).c_str());
-    write_report(out_dir, report);
+    if (writes) write_report(out_dir, report);
     std::printf("\nreport: %s/report.md (+ report.json, PNGs); total %.1fs\n", out_dir.c_str(), report.seconds);
     return 0;
 }
@@ -522,14 +540,25 @@ static void restart_with_passive_waiting(char** argv) {
 
 int main(int argc, char** argv) {
     restart_with_passive_waiting(argv);
-    install_interrupt_handlers();
     for (int i = 1; i < argc; i++) {
         if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) { print_help(); return 0; }
         if (!std::strcmp(argv[i], "--version")) { std::printf("%s\n", kVersion); return 0; }
     }
+    // Under mpirun: MPI up, this rank's GPU chosen; ranks other than 0 print nothing on stdout (rank 0 reports).
+    dist_init(&argc, &argv);
+    if (dist_rank() != 0 && !std::freopen("/dev/null", "w", stdout)) return 1;
+    if (dist_world_size() > 1) {
+        std::printf("data parallel: %d ranks (%s); each takes its share of every global batch\n", dist_world_size(),
+                    dist_backend_name().c_str());
+    }
+    install_interrupt_handlers();
     try {
-        return run(parse_args(argc, argv));
+        const int code = run(parse_args(argc, argv));
+        dist_finalize();
+        return code;
     } catch (const std::exception& e) {
+        // One rank failing must stop the others, which would otherwise wait in the next collective forever.
+        if (dist_world_size() > 1) dist_abort(std::string("./train: ") + e.what(), 1);
         std::fprintf(stderr, "./train: %s\n", e.what());
         return interrupt_requested() ? 128 + interrupt_signal() : 1;
     }

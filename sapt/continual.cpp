@@ -12,6 +12,7 @@
 
 #include "engine/autograd.h"
 #include "engine/device.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/interrupt.h"
 #include "engine/safetensors.h"
@@ -68,7 +69,9 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
     const auto start = std::chrono::steady_clock::now();
     const MethodSpec& method = method_spec(options.method);
     const int T = (int)tasks.size();
-    if (!options.out_dir.empty()) std::filesystem::create_directories(options.out_dir);
+    // Data parallel: every rank trains the same state; rank 0 alone writes the folder, the log and checkpoints.
+    const bool writes = dist_rank() == 0;
+    if (!options.out_dir.empty() && writes) std::filesystem::create_directories(options.out_dir);
     const std::string ckpt = options.out_dir.empty() ? "" : checkpoint_path(options.out_dir);
 
     const Device device = model_device(model);
@@ -128,7 +131,7 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
         global_rng() = rng_from_string(loop.global_rng, ckpt);
     }
     auto save = [&](const AdamW* optimizer) {
-        if (ckpt.empty()) return;
+        if (ckpt.empty() || !writes) return;
         loop.global_rng = rng_to_string(global_rng());
         MethodCheckpoint method_part;
         if (hooks.save) hooks.save(method_part);
@@ -241,7 +244,7 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
                                    loop.matrix[(size_t)t].begin(), loop.matrix[(size_t)t].begin() + t + 1)},
                                {"pseudo_samples", loop.pseudo[(size_t)t].size()}};
         log_json(options, line);
-        if (options.verbose) {
+        if (options.verbose && writes) {
             std::printf("[%s] task %d/%d %-18s %4lld steps %6.1fs loss %.4f | scores:", method.name.c_str(), t + 1, T,
                         task.name.c_str(), (long long)trained.steps, trained.seconds, trained.last_loss);
             for (int i = 0; i <= t; i++) std::printf(" %.1f", loop.matrix[(size_t)t][(size_t)i]);
@@ -280,7 +283,7 @@ std::vector<double> single_task_scores(const Model& model, const Tokenizer& toke
             scores.resize(tasks.size(), std::numeric_limits<double>::quiet_NaN());
             return scores;
         }
-        if (options.verbose) {
+        if (options.verbose && dist_rank() == 0) {
             std::printf("[single] task %zu/%zu %-18s score %.1f\n", i + 1, tasks.size(), tasks[i].name.c_str(),
                         scores.back());
             std::fflush(stdout);

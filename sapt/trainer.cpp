@@ -10,10 +10,12 @@
 
 #include "engine/autograd.h"
 #include "engine/device.h"
+#include "engine/distributed.h"
 #include "engine/error.h"
 #include "engine/fileio.h"
 #include "engine/interrupt.h"
 #include "engine/ops.h"
+#include "sapt/data_parallel.h"
 #include "sapt/reflection.h"
 
 Tensor model_loss(const Model& model, const PetHook* hook, const Batch& batch, bool training) {
@@ -33,11 +35,14 @@ Tensor model_loss(const Model& model, const PetHook* hook, const Batch& batch, b
 }
 
 void append_log_line(const std::string& path, const std::string& json_line) {
-    if (path.empty()) return;
+    if (path.empty() || dist_rank() != 0) return;  // rank 0 alone writes the log
     append_to_file(path, json_line + "\n");
 }
 
 static float scalar(const Tensor& t) { return tensor_values(t)[0]; }
+
+// A rank's loss term times its share of the global batch (data_parallel.h); one process keeps the term as is.
+static Tensor weighted(const Tensor& term, double weight) { return weight == 1.0 ? term : scale(term, (float)weight); }
 
 
 // Pseudo rows of earlier task `task` for micro-step `micro`: a fresh draw from (seed, task, micro) so
@@ -70,13 +75,14 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
     const int batches_per_epoch = (int)((examples.size() + (size_t)options.batch_size - 1) / (size_t)options.batch_size);
     const int64_t steps_per_epoch = (batches_per_epoch + options.grad_accum - 1) / options.grad_accum;
     const int64_t total_steps = options.max_steps > 0 ? options.max_steps : steps_per_epoch * options.epochs;
-    const bool show_bar = isatty(fileno(stderr));
+    const bool show_bar = isatty(fileno(stderr)) && dist_rank() == 0;
     const float kl_weight = reflection_weight(options.kl_lambda, options.grad_accum, options.compat_official);
 
     TrainResult result;
     const auto start = std::chrono::steady_clock::now();
     int64_t tokens_seen = 0;
     double ce_sum = 0, kl_sum = 0;
+    int64_t step_tokens = 0;  // this rank's tokens in the coming optimizer step
     int in_step = 0;  // micro-batches accumulated into the coming optimizer step
     const int64_t first_step = position.step;  // > 0 after a resume: the ETA counts this call's steps only
     const bool on_device = !params.empty() && params[0].device() != Device::CPU;
@@ -87,42 +93,63 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
         if (in_step == 0) traffic_at_step_start = device_traffic();
         if (position.order.empty()) position.order = epoch_order((int)examples.size(), position.data_rng, true);
         const std::vector<std::vector<int>> batches = batch_rows(position.order, options.batch_size);
-        const Batch batch = make_batch(examples, batches[(size_t)position.next_batch], batching, true);
-
-        method_begin_batch(hooks, state, model, batch.selection_ids, batch.selection_mask, /*training=*/true);
-        const BatchLoss batch_loss = method_batch_loss(hooks, model, hook, batch);
-        const float ce = scalar(batch_loss.ce);
-        if (!std::isfinite(ce)) {
-            fail("train_task", options.label + ": the loss is not finite at step " + std::to_string(position.step) +
-                                   " (cross-entropy " + std::to_string(ce) + ")");
+        // Under data parallelism this rank's rows of the global micro-batch (data_parallel.h); else all of it.
+        const BatchShare share = batch_share(examples, batches[(size_t)position.next_batch], batching, true,
+                                             dist_rank(), dist_world_size());
+        if (!share.empty) {
+            const Batch& batch = share.batch;
+            method_begin_batch(hooks, state, model, batch.selection_ids, batch.selection_mask, /*training=*/true);
+            const BatchLoss batch_loss = method_batch_loss(hooks, model, hook, batch);
+            const float ce = scalar(batch_loss.ce);
+            if (!std::isfinite(ce)) {
+                fail("train_task", options.label + ": the loss is not finite at step " + std::to_string(position.step) +
+                                       " (cross-entropy " + std::to_string(ce) + ")");
+            }
+            // A baseline's own term (EWC, LwF, L2P, O-LoRA) joins the cross-entropy.
+            Tensor loss = weighted(batch_loss.ce, share.token_weight);
+            if (batch_loss.extra.defined()) {
+                loss = add(loss, weighted(batch_loss.extra, batch_loss.extra_is_token_mean ? share.token_weight
+                                                                                           : share.row_weight));
+            }
+            backward(scale(loss, 1.0f / (float)options.grad_accum));
+            ce_sum += ce * share.token_weight;
+            step_tokens += batch.tokens;
         }
-        // A baseline's own term (EWC, LwF, L2P, O-LoRA) joins the cross-entropy.
-        const Tensor loss = batch_loss.extra.defined() ? add(batch_loss.ce, batch_loss.extra) : batch_loss.ce;
-        backward(scale(loss, 1.0f / (float)options.grad_accum));
-        ce_sum += ce;
         // The official trainer replays from its second optimizer step on (global_step > 0).
         const bool replay_now = !replay.empty() && (!options.compat_official || position.step > 0);
         for (const ReplaySet& set : replay) {
             if (!replay_now || set.examples.empty()) break;
-            const Batch pseudo = make_batch(set.examples, replay_rows(set, options.batch_size, options.replay_seed,
-                                                                      position.micro_steps), batching, false);
-            Tensor kl = sapt_kl_loss(state, model, pseudo.selection_ids, pseudo.selection_mask,
+            const BatchShare pseudo = batch_share(set.examples, replay_rows(set, options.batch_size, options.replay_seed,
+                                                                            position.micro_steps),
+                                                   batching, false, dist_rank(), dist_world_size());
+            if (pseudo.empty) continue;
+            // KLDivLoss(batchmean): a mean over the pseudo rows.
+            const float weight = pseudo.row_weight == 1.0 ? kl_weight : kl_weight * (float)pseudo.row_weight;
+            Tensor kl = sapt_kl_loss(state, model, pseudo.batch.selection_ids, pseudo.batch.selection_mask,
                                      sapt_replay_target(state, set.task));
             const float kl_value = scalar(kl);
             if (!std::isfinite(kl_value)) {
                 fail("train_task", options.label + ": the reflection KL of task " + std::to_string(set.task) +
                                        " is not finite at step " + std::to_string(position.step));
             }
-            kl_sum += kl_weight * kl_value;
-            backward(scale(kl, kl_weight));
+            kl_sum += weight * kl_value;
+            backward(scale(kl, weight));
         }
-        tokens_seen += batch.tokens;
         position.micro_steps++;
         position.next_batch++;
         in_step++;
         const bool epoch_done = position.next_batch >= (int)batches.size();
         if (in_step < options.grad_accum && !epoch_done) continue;
 
+        // Data parallel: the gradients and the loss sums over every rank; from here on each rank does the same.
+        // A signal seen by any rank stops all of them after this step (mpirun forwards it, not at one instant).
+        std::vector<double> sums = {ce_sum, kl_sum, (double)step_tokens, interrupt_requested() ? 1.0 : 0.0};
+        sum_over_ranks(params, sums);
+        const bool interrupted = dist_world_size() > 1 ? sums[3] > 0 : interrupt_requested();
+        ce_sum = sums[0];
+        kl_sum = sums[1];
+        tokens_seen += (int64_t)sums[2];
+        step_tokens = 0;
         // One device reduction per gradient, read back together: the non-finite check and the clipping norm.
         const GradientSquares squares = gradient_squares(params);
         if (squares.first_non_finite >= 0) {
@@ -152,7 +179,7 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
         // A line refreshed in place on a terminal; elsewhere (a log file, a batch job) a plain line every 10 s.
         const double memory_mib = (double)device_memory_in_use() / 1048576.0;
         const std::string eta = format_seconds(elapsed / std::max<int64_t>(1, done_here) * (total_steps - position.step));
-        if (show_bar || elapsed - last_plain_line >= 10.0) {
+        if (dist_rank() == 0 && (show_bar || elapsed - last_plain_line >= 10.0)) {
             char memory[48] = "";
             if (on_device) std::snprintf(memory, sizeof memory, " device %.0f MiB", memory_mib);
             std::fprintf(stderr, "%s%s step %lld/%lld loss %.4f kl %.4f %.0f tok/s%s, task left %s%s",
@@ -186,7 +213,7 @@ TrainResult train_task(const Model& model, SaptState& state, const std::vector<E
         }
         // Ctrl-C or a scheduler's SIGTERM: this step is done and checkpointed; the caller stops the run. Also at
         // the last step: a checkpoint at the task's last step resumes straight into the task's evaluation.
-        if (options.stop_on_interrupt && interrupt_requested()) {
+        if (options.stop_on_interrupt && interrupted) {
             if (on_checkpoint) on_checkpoint(position, optimizer);
             if (show_bar) std::fprintf(stderr, "\n");
             result.steps = position.step;

@@ -38,6 +38,10 @@ struct BaselineOptions {
 struct BatchLoss {
     Tensor ce;
     Tensor extra;
+    // How `extra` is normalised, for data parallelism (sapt/data_parallel.h): a mean over the answer tokens
+    // (LwF's distillation) is weighted like the cross-entropy; anything else (a mean over rows, a penalty on
+    // the parameters) by the rank's share of the rows.
+    bool extra_is_token_mean = false;
 };
 
 // A method's own part of a loop checkpoint (MethodHooks::save fills it).

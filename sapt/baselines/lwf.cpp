@@ -107,6 +107,7 @@ MethodHooks lwf_hooks(const Model& model, SaptState& state, const BaselineOption
             loss.extra = scale(lwf_distillation_loss(student, teacher_logits,
                                                      answer_positions(m->kind, batch.labels), temperature),
                                lambda);
+            loss.extra_is_token_mean = true;  // divided by the answer positions it sums over
         }
         return loss;
     };

@@ -35,6 +35,7 @@
 #include "sapt/continual.h"
 #include "sapt/import_start.h"
 #include "sapt/peft.h"
+#include "sapt/presets.h"
 #include "sapt/run_eval.h"
 #include "sapt/run_folder.h"
 #include "sapt/report.h"
@@ -67,7 +68,16 @@ static void print_help() {
         "  --single                also train each task alone: FWT's single-task reference\n"
         "  --compare all|LIST      every method (or a comma list) side by side: compare.md, .json, .png with\n"
         "                          AP, F.Ra, FWT, BWT and wall time. Methods: seqft seqlora inclora replay ewc\n"
-        "                          lwf l2p olora mtl single sapt sapt-prompt (each also valid for --method)\n"
+        "                          lwf l2p olora mtl single sapt sapt-prompt (each also valid for --method);\n"
+        "                          the ablations sapt-no-arm sapt-no-sals are named, not part of all\n"
+        "  --ablation no-arm|no-sals   SAPT with one component removed (the same as --method sapt-no-arm / -no-sals):\n"
+        "                          no-arm: no attentive reflection (no pseudo-sample generators, no KL);\n"
+        "                          no-sals: no shared attentive learning (each task's block trained alone at weight\n"
+        "                          1; keys and projector trained apart as a task classifier, -log a_t(x), plus\n"
+        "                          the reflection; test inputs routed by the selection as in SAPT)\n"
+        "  --seeds LIST            with --compare: the whole comparison once per seed (runs in OUT/seed-<N>/, each\n"
+        "                          resumable, the same as --seed N --out OUT/seed-<N>), then OUT/compare.md, .json,\n"
+        "                          .png with the mean +- sample standard deviation (n-1) per method and score\n"
         "training:\n"
         "  --epochs N | --max-steps N   per task (default 1 epoch)\n"
         "  --lr LR --batch-size B --grad-accum G   (default 3e-4, 8, 1)\n"
@@ -96,8 +106,12 @@ static void print_help() {
         "                          a second one stops at once (whole files only)\n"
         "  --compat official       the official code's quirks: unmasked max-pool, KL not divided by the\n"
         "                          accumulation, BWT over T, dev = test, the official prompt cut and label draw\n"
+        "  --preset NAME           the official hyper-parameters of a benchmark and backbone family (SAPT's\n"
+        "                          scripts); every flag given explicitly overrides the preset; args.json records\n"
+        "                          the resolved values. Presets:\n"
+        "%s"
         "  --help, --version\n",
-        kVersion);
+        kVersion, presets_help().c_str());
 }
 
 // Every option as text, so a run can save them and --resume can read them back.
@@ -107,7 +121,7 @@ static const std::vector<std::string> kValueOptions = {
     "data", "benchmark", "order", "model", "tokenizer", "pseudo-dir", "max-train-per-task", "max-test-per-task",
     "method", "pet", "lora-r", "lora-alpha", "kl", "epochs", "max-steps", "lr", "batch-size", "grad-accum",
     "max-source-len", "max-target-len", "generator-steps", "checkpoint-every", "seed", "threads", "out",
-    "stop-after", "compat", "resume", "pseudo-fraction", "pretrain-steps", "tasks", "compare", "precision", "recompute", "device-memory", "run", "import-adapters", "device"};
+    "stop-after", "compat", "resume", "pseudo-fraction", "pretrain-steps", "tasks", "compare", "precision", "recompute", "device-memory", "run", "import-adapters", "device", "seeds", "preset", "ablation"};
 static const std::vector<std::string> kFlagOptions = {"single", "plan-memory", "eval-only"};
 
 static Args parse_args(int argc, char** argv) {
@@ -254,7 +268,89 @@ static int plan_memory_command(const Args& args) {
     return 0;
 }
 
-static int run(Args args) {
+// --preset NAME fills every option the command line leaves unset; --ablation NAME is --method sapt-NAME. Both
+// are resolved here, so that args.json records the values the run used (and a resume reads them back).
+static Args resolve_preset_and_ablation(Args args) {
+    if (args.count("preset")) args = apply_preset(args, preset_named(args["preset"]));
+    if (args.count("ablation")) {
+        const std::string name = args["ablation"];
+        if (name != "no-arm" && name != "no-sals") fail("--ablation", "expected no-arm or no-sals, got '" + name + "'");
+        if (args.count("method") || args.count("compare")) {
+            fail("--ablation", "not with --method or --compare (name sapt-" + name + " in their list instead)");
+        }
+        args["method"] = "sapt-" + name;
+        args.erase("ablation");
+    }
+    return args;
+}
+
+static int run(Args args, Comparison* comparison_out = nullptr);
+
+// --seeds 1,2,3 with --compare: the whole comparison once per seed, each a run of its own in OUT/seed-<N>/
+// (exactly what --seed N --out OUT/seed-<N> would do, resumable the same way), then the mean and the sample
+// standard deviation of every score in OUT/compare.md, .json and .png. One seed is a plain --seed run.
+static int run_seeds(Args args) {
+    if (!args.count("compare")) fail("--seeds", "goes with --compare LIST (the methods each seed runs)");
+    if (args.count("seed")) fail("--seeds", "not with --seed (the seeds are the list)");
+    if (args.count("stop-after")) fail("--seeds", "not with --stop-after (a seeded comparison resumes with --resume)");
+    std::vector<long long> seeds;
+    for (const std::string& text : split_commas(args["seeds"])) {
+        char* end = nullptr;
+        const long long seed = std::strtoll(text.c_str(), &end, 10);
+        if (*end != '\0' || seed < 0) fail("--seeds", "expected a comma list of integers >= 0, got '" + text + "'");
+        for (long long earlier : seeds) {
+            if (earlier == seed) fail("--seeds", "seed " + text + " is listed twice (expected distinct seeds)");
+        }
+        seeds.push_back(seed);
+    }
+    if (seeds.empty()) fail("--seeds", "no seed given (expected a comma list such as 1,2,3)");
+    if (seeds.size() == 1) {  // today's single-run output
+        args.erase("seeds");
+        args["seed"] = std::to_string(seeds[0]);
+        return run(args);
+    }
+    const bool builtin = !args.count("data");
+    const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
+    std::filesystem::create_directories(out_dir);
+    if (!args.count("resume")) {
+        Args saved = args;
+        saved["out"] = out_dir;
+        atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
+    }
+    SeededComparison seeded;
+    seeded.seeds = seeds;
+    for (long long seed : seeds) {
+        Args one = args;
+        one.erase("seeds");
+        one.erase("resume");
+        one["seed"] = std::to_string(seed);
+        one["out"] = out_dir + "/seed-" + std::to_string(seed);
+        // A seed folder with saved arguments was started before: it goes on from its checkpoints.
+        if (args.count("resume") && std::filesystem::exists(one["out"] + "/args.json")) one["resume"] = one["out"];
+        std::printf("\n==== seed %lld (%zu of %zu): %s ====\n", seed, seeded.runs.size() + 1, seeds.size(), one["out"].c_str());
+        std::fflush(stdout);
+        Comparison comparison;
+        const int status = run(one, &comparison);
+        if (status != 0) return status;
+        seeded.runs.push_back(comparison);
+    }
+    const Comparison& first = seeded.runs[0];
+    seeded.title = first.title;
+    seeded.tasks = first.tasks;
+    std::string list;
+    for (long long seed : seeds) list += (list.empty() ? "" : ", ") + std::to_string(seed);
+    seeded.settings = first.settings;  // its seed line names the first seed: name them all
+    const std::string first_seed = ", seed " + std::to_string(seeds[0]) + "\n";
+    const size_t at = seeded.settings.find(first_seed);
+    if (at != std::string::npos) seeded.settings.replace(at, first_seed.size(), ", seeds " + list + "\n");
+    write_seeded_comparison(out_dir, seeded);
+    std::printf("\n%s", seeded_comparison_markdown(seeded).c_str());
+    std::printf("\nseeded comparison: %s/compare.md (+ compare.json, compare.png; each seed in seed-<N>/)\n", out_dir.c_str());
+    return 0;
+}
+
+static int run(Args args, Comparison* comparison_out) {
+    args = resolve_preset_and_ablation(args);
     if (args.count("plan-memory")) return plan_memory_command(args);
     if (args.count("resume")) {  // the saved arguments of that run, then the resume flag
         const std::string dir = args["resume"];
@@ -279,6 +375,7 @@ static int run(Args args) {
         saved["resume"] = dir;
         args = saved;
     }
+    if (args.count("seeds")) return run_seeds(args);
     const auto start = std::chrono::steady_clock::now();
     if (args.count("threads")) omp_set_num_threads((int)get_int(args, "threads", 1, 1));
     if (args.count("eval-only")) return train_eval_only(args);  // sapt/run_eval.h
@@ -476,6 +573,7 @@ static int run(Args args) {
         if (comparison.interrupted) return stopped_by_signal(out_dir);
         comparison.title = "method comparison: " + order.id + " (" + std::to_string(tasks.size()) + " tasks)";
         comparison.settings = report.settings;
+        if (comparison_out) *comparison_out = comparison;  // --seeds: the caller averages the seeds
         if (writes) write_comparison(out_dir, comparison);
         std::printf("\n%s", comparison_markdown(comparison).c_str());
         std::printf("\ncomparison: %s/compare.md (+ compare.json, compare.png); total %.1fs\n", out_dir.c_str(),

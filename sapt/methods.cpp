@@ -8,6 +8,11 @@ const std::vector<MethodSpec>& method_table() {
     static const std::vector<MethodSpec> table = {
         {"sapt", "SAPT: one PET block per task, mixed by shared attentive selection, attentive reflection", true,
          true, true},
+        // The ablations of SAPT (sapt/ablations.h says exactly what each one removes).
+        {"sapt-no-arm", "SAPT without attentive reflection: no pseudo-sample generators, no reflection KL", true,
+         true, false},
+        {"sapt-no-sals", "SAPT without shared attentive learning: each task's block trained alone (weight 1), the "
+         "selection learned apart as a task classifier (plus reflection)", true, true, true},
         {"seqlora", "SeqLoRA: one LoRA block trained task after task (weight 1)", false, false, false},
         // Baselines (sapt/baselines/: each row's extras come from its MethodHooks).
         {"seqft", "SeqFT: every backbone weight fine-tuned task after task", false, false, false},

@@ -89,6 +89,29 @@ static nlohmann::json nullable(const std::vector<std::vector<double>>& m) {
 
 static nlohmann::json number_or_null(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
 
+std::vector<std::string> write_selection_heatmaps(const std::string& dir, const std::string& method,
+                                                  const std::vector<std::string>& tasks, const ContinualResult& result) {
+    std::vector<std::string> written;
+    for (size_t j = 0; j < result.weights.size(); j++) {
+        const auto& stage = result.weights[j];
+        if (stage.empty() || stage[0].empty()) continue;  // not reached, or a method without selection
+        Heatmap h;
+        h.title = method + ": selection weights after T" + std::to_string(j + 1);
+        h.lo = 0, h.hi = 1;
+        for (size_t i = 0; i <= j && i < stage.size() && i < tasks.size(); i++) {
+            h.row_labels.push_back("T" + std::to_string(i + 1) + " " + tasks[i]);
+            h.col_labels.push_back("T" + std::to_string(i + 1));
+            std::vector<double> row = stage[i];
+            row.resize(j + 1, std::nan(""));
+            h.values.push_back(row);
+        }
+        const std::string name = "selection_" + method + "_after_T" + std::to_string(j + 1) + ".png";
+        write_heatmap_png(dir + "/" + name, h);
+        written.push_back(name);
+    }
+    return written;
+}
+
 void write_report(const std::string& dir, const RunReport& report) {
     const size_t T = report.tasks.size();
     std::vector<std::string> labels, short_labels;  // columns are narrow: "T3" there, "T3 first_word" on rows
@@ -136,12 +159,21 @@ void write_report(const std::string& dir, const RunReport& report) {
                                       0, 1});
             md += "![" + run.method + " selection weights](selection_" + run.method + ".png)\n\n(after the last "
                   "task; rows: the test inputs of task i; columns: the PET block of task k; each row sums to 1)\n\n";
+            md += "After each task:";
+            for (const std::string& name : write_selection_heatmaps(dir, run.method, report.tasks, run.result)) {
+                md += " [" + name.substr(name.rfind("_T") + 1, name.size() - name.rfind("_T") - 5) + "](" + name + ")";
+            }
+            md += "\n\n";
         }
         js["methods"][run.method] = {{"matrix", nullable(run.result.matrix)},
                                      {"selection_weights", nullable(weights)},
                                      {"AP", run.scores.ap}, {"F.Ra", run.scores.forgetting},
                                      {"FWT", number_or_null(run.scores.forward_transfer)},
                                      {"BWT", run.scores.backward_transfer}, {"seconds", run.result.seconds}};
+        md += pseudo_quality_markdown(run.result.pseudo_quality);  // SAPT's generators, per task
+        for (const PseudoQuality& q : run.result.pseudo_quality) {
+            js["methods"][run.method]["pseudo_samples"].push_back(pseudo_quality_to_json(q));
+        }
         chart.series.push_back(run.method);
         chart.values[0].push_back(run.scores.ap);
         chart.values[1].push_back(run.scores.forgetting);

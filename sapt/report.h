@@ -33,6 +33,13 @@ std::string format_method_table(const RunReport& report, const MethodRun& run);
 // Methods side by side: AP, F.Ra, FWT, BWT.
 std::string format_summary(const RunReport& report);
 
-// report.md, report.json, accuracy_<method>.png, selection_<method>.png (methods with selection) and
-// scores.png into `dir`.
+// How the selection evolves: for every finished task j of a method with selection, the heat-map of the mean
+// selection weights right after it (rows: the test inputs of tasks 1..j; columns: the blocks of tasks
+// 1..j) as selection_<method>_after_T<j>.png in `dir`. Returns the file names written, in task order
+// (none for a method without selection).
+std::vector<std::string> write_selection_heatmaps(const std::string& dir, const std::string& method,
+                                                  const std::vector<std::string>& tasks, const ContinualResult& result);
+
+// report.md, report.json, accuracy_<method>.png, selection_<method>.png (methods with selection; and the
+// heat-map after every task, write_selection_heatmaps) and scores.png into `dir`.
 void write_report(const std::string& dir, const RunReport& report);

@@ -13,10 +13,16 @@
 #include "engine/interrupt.h"
 #include "sapt/baselines/mtl.h"
 #include "sapt/plot.h"
+#include "sapt/report.h"
 
 const std::vector<std::string>& comparison_methods() {
     static const std::vector<std::string> names = {"seqft", "seqlora", "inclora", "replay", "ewc", "lwf",
                                                    "l2p", "olora", "mtl", "single", "sapt", "sapt-prompt"};
+    return names;
+}
+
+const std::vector<std::string>& ablation_methods() {
+    static const std::vector<std::string> names = {"sapt-no-arm", "sapt-no-sals"};
     return names;
 }
 
@@ -32,7 +38,9 @@ std::vector<std::string> parse_comparison_methods(const std::string& text) {
         if (name.empty()) continue;
         bool known = false;
         std::string list;
-        for (const std::string& m : comparison_methods()) {
+        std::vector<std::string> selectable = comparison_methods();
+        selectable.insert(selectable.end(), ablation_methods().begin(), ablation_methods().end());
+        for (const std::string& m : selectable) {
             known = known || m == name;
             list += (list.empty() ? "" : ", ") + m;
         }
@@ -152,7 +160,7 @@ std::string comparison_markdown(const Comparison& c) {
     return md;
 }
 
-std::string comparison_json(const Comparison& c) {
+static nlohmann::json comparison_object(const Comparison& c) {
     nlohmann::json js;
     js["title"] = c.title;
     js["settings"] = c.settings;
@@ -172,8 +180,10 @@ std::string comparison_json(const Comparison& c) {
                                  {"BWT", number_or_null(r.scores.backward_transfer)},
                                  {"seconds", r.result.seconds}, {"matrix", matrix}});
     }
-    return js.dump(2);
+    return js;
 }
+
+std::string comparison_json(const Comparison& c) { return comparison_object(c).dump(2); }
 
 void write_comparison(const std::string& dir, const Comparison& c) {
     std::filesystem::create_directories(dir);
@@ -189,6 +199,153 @@ void write_comparison(const std::string& dir, const Comparison& c) {
         chart.values[3].push_back(r.scores.backward_transfer);
     }
     write_bar_chart_png(dir + "/compare.png", chart);
-    atomic_write_file(dir + "/compare.md", comparison_markdown(c) + "\n![scores](compare.png)\n");
+    std::string selection;  // how each selecting method's routing evolved, task after task
+    for (const ComparisonRow& r : c.rows) {
+        const std::vector<std::string> names = write_selection_heatmaps(dir, r.method, c.tasks, r.result);
+        if (names.empty()) continue;
+        selection += "- " + r.method + ", selection weights after each task:";
+        for (const std::string& name : names) selection += " [" + name + "](" + name + ")";
+        selection += "\n";
+    }
+    if (!selection.empty()) selection = "\n" + selection;
+    atomic_write_file(dir + "/compare.md", comparison_markdown(c) + "\n![scores](compare.png)\n" + selection);
     atomic_write_file(dir + "/compare.json", comparison_json(c));
+}
+
+MeanStd mean_std(const std::vector<double>& values) {
+    MeanStd out;
+    out.n = (int)values.size();
+    if (values.empty()) fail("mean_std", "no values (expected one per seed)");
+    double sum = 0;
+    for (double v : values) sum += v;  // a NaN makes the sum NaN, as it should
+    out.mean = sum / (double)out.n;
+    if (out.n < 2) {
+        out.std = kNaN;
+        return out;
+    }
+    double squares = 0;
+    for (double v : values) squares += (v - out.mean) * (v - out.mean);
+    out.std = std::sqrt(squares / (double)(out.n - 1));
+    return out;
+}
+
+// The five numbers of a row, as the table lists them.
+static const char* const kScoreNames[] = {"AP", "F.Ra", "FWT", "BWT", "seconds"};
+
+static double row_value(const ComparisonRow& row, int score) {
+    switch (score) {
+        case 0: return row.scores.ap;
+        case 1: return row.scores.forgetting;
+        case 2: return row.scores.forward_transfer;
+        case 3: return row.scores.backward_transfer;
+        default: return row.result.seconds;
+    }
+}
+
+// Every run must list the same methods in the same order: a table row averages one method, not a slot.
+static void check_same_methods(const SeededComparison& s) {
+    if (s.runs.empty() || s.runs.size() != s.seeds.size()) {
+        fail("seeded comparison", "expected one comparison per seed (" + std::to_string(s.seeds.size()) + " seeds, got " +
+                                      std::to_string(s.runs.size()) + " comparisons)");
+    }
+    for (size_t k = 1; k < s.runs.size(); k++) {
+        bool same = s.runs[k].rows.size() == s.runs[0].rows.size();
+        for (size_t m = 0; same && m < s.runs[0].rows.size(); m++) same = s.runs[k].rows[m].method == s.runs[0].rows[m].method;
+        if (!same) fail("seeded comparison", "seed " + std::to_string(s.seeds[k]) + " ran other methods than seed " +
+                                                 std::to_string(s.seeds[0]) + " (expected the same list in every seed)");
+    }
+}
+
+// The values of method row m's score over the seeds, in seed order.
+static std::vector<double> per_seed(const SeededComparison& s, size_t m, int score) {
+    std::vector<double> values;
+    for (const Comparison& c : s.runs) values.push_back(row_value(c.rows[m], score));
+    return values;
+}
+
+static std::string mean_std_cell(const MeanStd& v) {
+    if (std::isnan(v.mean)) return "—";
+    return cell(v.mean) + (std::isnan(v.std) ? "" : " ± " + cell(v.std));
+}
+
+std::string seeded_comparison_markdown(const SeededComparison& s) {
+    check_same_methods(s);
+    std::string seeds;
+    for (size_t k = 0; k < s.seeds.size(); k++) seeds += (k ? ", " : "") + std::to_string(s.seeds[k]);
+    std::string md = "# " + s.title + "\n\n" + s.settings + "\n";
+    md += "Tasks in order: ";
+    for (size_t i = 0; i < s.tasks.size(); i++) md += (i ? ", " : "") + s.tasks[i];
+    md += "\n\nSeeds " + seeds + ": each cell is the mean ± the sample standard deviation (divisor n - 1) over the " +
+          std::to_string(s.seeds.size()) + " runs. Each seed is a whole run (its data draws, backbone, single-task "
+          "reference and every method) in the folder seed-<N>/.\n\n";
+    md += "| method | AP ↑ | F.Ra ↓ | FWT ↑ | BWT ↑ | wall time (s) |\n|---|---:|---:|---:|---:|---:|\n";
+    for (size_t m = 0; m < s.runs[0].rows.size(); m++) {
+        md += "| " + s.runs[0].rows[m].method;
+        for (int score = 0; score < 5; score++) md += " | " + mean_std_cell(mean_std(per_seed(s, m, score)));
+        md += " |\n";
+    }
+    md += "\nAP per seed:\n\n| method |";
+    for (long long seed : s.seeds) md += " seed " + std::to_string(seed) + " |";
+    md += "\n|---|";
+    for (size_t k = 0; k < s.seeds.size(); k++) md += "---:|";
+    md += "\n";
+    for (size_t m = 0; m < s.runs[0].rows.size(); m++) {
+        md += "| " + s.runs[0].rows[m].method + " |";
+        for (double v : per_seed(s, m, 0)) md += " " + cell(v) + " |";
+        md += "\n";
+    }
+    md += "\nScores in percent (exact match for Long_Sequence, ROUGE-L for SuperNI), the paper's formulas "
+          "(sapt/cl_scores.h); FWT of each seed against that seed's single-task scores. mtl and single have no "
+          "sequence: AP only.\n";
+    return md;
+}
+
+std::string seeded_comparison_json(const SeededComparison& s) {
+    check_same_methods(s);
+    nlohmann::json js;
+    js["title"] = s.title;
+    js["settings"] = s.settings;
+    js["tasks"] = s.tasks;
+    js["seeds"] = s.seeds;
+    js["spread"] = "std is the sample standard deviation over the seeds (divisor n - 1)";
+    js["methods"] = nlohmann::json::array();
+    for (size_t m = 0; m < s.runs[0].rows.size(); m++) {
+        nlohmann::json row = {{"method", s.runs[0].rows[m].method}};
+        for (int score = 0; score < 5; score++) {
+            const std::vector<double> values = per_seed(s, m, score);
+            const MeanStd v = mean_std(values);
+            nlohmann::json seeds = nlohmann::json::array();
+            for (double x : values) seeds.push_back(number_or_null(x));
+            row[kScoreNames[score]] = {{"mean", number_or_null(v.mean)}, {"std", number_or_null(v.std)}, {"per_seed", seeds}};
+        }
+        js["methods"].push_back(row);
+    }
+    js["runs"] = nlohmann::json::array();
+    for (size_t k = 0; k < s.runs.size(); k++) {
+        nlohmann::json run = comparison_object(s.runs[k]);
+        run["seed"] = s.seeds[k];
+        js["runs"].push_back(run);
+    }
+    return js.dump(2);
+}
+
+void write_seeded_comparison(const std::string& dir, const SeededComparison& s) {
+    check_same_methods(s);
+    std::filesystem::create_directories(dir);
+    BarChart chart;
+    chart.title = s.title + " (mean +- std, " + std::to_string(s.seeds.size()) + " seeds)";  // the font is ASCII
+    chart.groups = {"AP", "F.Ra", "FWT", "BWT"};
+    chart.values.assign(4, {});
+    chart.errors.assign(4, {});
+    for (size_t m = 0; m < s.runs[0].rows.size(); m++) {
+        chart.series.push_back(s.runs[0].rows[m].method);
+        for (int score = 0; score < 4; score++) {
+            const MeanStd v = mean_std(per_seed(s, m, score));
+            chart.values[(size_t)score].push_back(v.mean);
+            chart.errors[(size_t)score].push_back(v.std);
+        }
+    }
+    write_bar_chart_png(dir + "/compare.png", chart);
+    atomic_write_file(dir + "/compare.md", seeded_comparison_markdown(s) + "\n![scores](compare.png)\n");
+    atomic_write_file(dir + "/compare.json", seeded_comparison_json(s));
 }

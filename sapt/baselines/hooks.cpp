@@ -7,6 +7,7 @@
 #include "sapt/baselines/olora.h"
 #include "sapt/baselines/replay.h"
 #include "sapt/baselines/seqft.h"
+#include "sapt/ablations.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "sapt/trainer.h"
@@ -19,7 +20,8 @@ MethodHooks make_method_hooks(const std::string& method, Model& model, SaptState
     if (method == "lwf") return lwf_hooks(model, state, options);
     if (method == "l2p") return l2p_hooks(model, state, options);
     if (method == "olora") return olora_hooks(model, state, options);
-    return MethodHooks{};  // sapt, seqlora, inclora: the SAPT state alone
+    if (method == "sapt-no-sals") return no_sals_hooks(model, state);
+    return MethodHooks{};  // sapt, sapt-no-arm, seqlora, inclora: the SAPT state alone
 }
 
 Tensor method_tensor_from(const SafeTensorsFile& file, const std::string& name, Device device) {

@@ -257,10 +257,17 @@ static int plan_memory_command(const Args& args) {
     o.selection = get(args, "method", "sapt") == "sapt";
     o.generators = o.selection && !args.count("pseudo-dir");  // SAPT trains a generator per task
     const std::vector<std::string> chosen = split_commas(get(args, "tasks", ""));
-    if (!chosen.empty()) {
+    if (!chosen.empty()) {  // a run stops on a named task without data, so these are the tasks it trains
         o.n_tasks = (int)chosen.size();
-    } else if (args.count("data")) {
-        o.n_tasks = (int)load_order(get(args, "data", "") + "/orders.json", get(args, "order", "builtin")).tasks.size();
+    } else if (args.count("data")) {  // the order's tasks with data: a run skips the others
+        const std::string root = get(args, "data", "");
+        const TaskOrder order = load_order(root + "/orders.json", get(args, "order", "builtin"));
+        LoadOptions load;
+        load.compat_official = get(args, "compat", "") == "official";
+        const OrderTasks with_data = order_tasks_with_data(
+            root, benchmark_name(benchmark_from_name(get(args, "benchmark", order.benchmark))), order, chosen, load);
+        for (const std::string& note : with_data.notes) std::printf("note: %s\n", note.c_str());
+        o.n_tasks = (int)with_data.names.size();
     }  // else the paper's longest sequence, 15 tasks
     const float device_gib = get_float(args, "device-memory", 80.0f);
     if (!(device_gib > 0)) fail("--device-memory", "expected a positive size in GiB, got '" + get(args, "device-memory", "") + "'");

@@ -54,3 +54,24 @@ TEST_CASE("a task named in --tasks without data is an error naming the file and 
     CHECK(contains(output, "--tasks cb"));
     CHECK(!std::filesystem::exists(dir + "/runs/x"));
 }
+
+TEST_CASE("./train --plan-memory plans for the order's tasks with data, not for the skipped ones", "[science][memory-plan]") {
+    const std::string root = shared_path("data/CL_Benchmark");
+    const std::string dir = reliability_dir("plan_memory_order");
+    std::filesystem::create_directories(dir + "/t5");
+    // T5-small's shape: only config.json is read
+    atomic_write_file(dir + "/t5/config.json",
+                      R"({"model_type": "t5", "d_model": 512, "d_kv": 64, "d_ff": 2048, "num_layers": 6,
+                          "num_decoder_layers": 6, "num_heads": 8, "vocab_size": 32128,
+                          "relative_attention_num_buckets": 32, "feed_forward_proj": "relu"})");
+    std::string output;
+    const int status = run_program(program_path("train"),
+                                   {"--plan-memory", "--model", "t5", "--data", std::filesystem::absolute(root).string(),
+                                    "--order", "long15_starts_yelp"},
+                                   dir, &output);
+    INFO(output);
+    CHECK(status == 0);
+    CHECK(contains(output, "13 tasks"));  // 15 in the order, dbpedia and yahoo without data
+    CHECK(contains(output, "note: "));
+    CHECK(contains(output, "yahoo/train.json"));
+}

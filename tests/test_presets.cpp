@@ -2,6 +2,7 @@
 // explicit flag overrides the preset, args.json records the resolved values, --help lists the presets, and
 // --ablation NAME resolves to the method sapt-NAME.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "sapt/presets.h"

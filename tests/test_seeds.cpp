@@ -1,8 +1,10 @@
 // test_seeds.cpp — ./train --compare LIST --seeds 1,2: the mean and sample standard deviation on known
 // numbers; the seeded tables on known comparisons; and a tiny 2-seed run whose compare.json carries each
 // seed's values, whose mean and std match its table, whose seed folders equal single-seed runs with those
-// seeds, and whose run folders hold the selection heat-map after every task.
+// seeds, which resumes after SIGTERM to the same results, and whose run folders hold the selection heat-map
+// after every task.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -76,8 +78,8 @@ TEST_CASE("a seeded comparison tabulates mean ± std and keeps every seed's valu
     CHECK_THROWS_WITH(seeded_comparison_markdown(s), Catch::Contains("other methods"));
 }
 
-TEST_CASE("a 2-seed ./train --compare: per-seed values, their mean and std in the table, seed runs equal to "
-          "single-seed runs", "[seeds]") {
+TEST_CASE("a 2-seed ./train --compare: per-seed values, their mean and std in the table, resumable, seed runs "
+          "equal to single-seed runs", "[seeds]") {
     const std::string dir = reliability_dir("seeds_compare");
     auto args_for = [](const std::string& out) {
         std::vector<std::string> args = small_builtin_args(out);
@@ -116,6 +118,28 @@ TEST_CASE("a 2-seed ./train --compare: per-seed values, their mean and std in th
     for (const char* seed : {"seed-1", "seed-2"}) {
         for (const char* after : {"T1", "T2"}) {
             CHECK(std::filesystem::exists(dir + "/runs/seeded/" + seed + "/selection_sapt_after_" + after + ".png"));
+        }
+    }
+
+    // Stopped by SIGTERM inside seed 2 (after its SAPT run has a checkpoint), then ./train --resume OUT: the
+    // same per-seed results as the uninterrupted run (the wall times aside).
+    std::vector<std::string> killed = args_for("runs/killed");
+    killed.insert(killed.end(), {"--seeds", "1,2"});
+    const Started run = start_program("train", killed, dir, dir + "/killed.txt");
+    REQUIRE(wait_until([&] { return std::filesystem::exists(dir + "/runs/killed/seed-2/sapt/checkpoint.safetensors"); }, 300));
+    ::kill(run.pid, SIGTERM);
+    REQUIRE(wait_program(run) == 128 + SIGTERM);
+    CHECK_FALSE(std::filesystem::exists(dir + "/runs/killed/compare.json"));
+    REQUIRE(run_program("train", {"--resume", "runs/killed"}, dir, &output) == 0);
+    const nlohmann::json resumed = nlohmann::json::parse(read_file(dir + "/runs/killed/compare.json"));
+    REQUIRE(resumed["methods"].size() == js["methods"].size());
+    for (size_t m = 0; m < js["methods"].size(); m++) {
+        for (const char* score : {"AP", "F.Ra", "FWT", "BWT"}) CHECK(resumed["methods"][m][score] == js["methods"][m][score]);
+    }
+    for (size_t k = 0; k < 2; k++) {
+        CHECK(resumed["runs"][k]["single"] == js["runs"][k]["single"]);
+        for (size_t m = 0; m < js["methods"].size(); m++) {
+            CHECK(resumed["runs"][k]["methods"][m]["matrix"] == js["runs"][k]["methods"][m]["matrix"]);
         }
     }
 

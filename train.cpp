@@ -58,7 +58,9 @@ static void print_help() {
         "  --tasks LIST            comma-separated subset of the order's tasks, kept in the order's order\n"
         "  --tokenizer PATH        SentencePiece .model (default: DIR/spiece.model or DIR/tokenizer.model)\n"
         "  --pseudo-dir DIR        released pseudo samples (generated_data/lora_gen_*) instead of generators\n"
-        "  --pseudo-fraction F     pseudo samples per training instance (default 0.02; built-in 0.1)\n"
+        "  --pseudo-fraction F     pseudo samples per training instance (default 0.02; built-in 0.1); with\n"
+        "                          --compare a comma list (0.01,0.05,0.1) runs the comparison once per fraction\n"
+        "                          (in OUT/pseudo-<F>/, with --seeds too) and tabulates rows <method>@<F>\n"
         "  --max-train-per-task N  --max-test-per-task N   cap the splits (0 = all)\n"
         "method:\n"
         "  --method LIST           comma-separated, from the --compare list (default: sapt; built-in: sapt,seqlora)\n"
@@ -291,12 +293,12 @@ static Args resolve_preset_and_ablation(Args args) {
     return args;
 }
 
-static int run(Args args, Comparison* comparison_out = nullptr);
+static int run(Args args, Comparison* comparison_out = nullptr, SeededComparison* seeded_out = nullptr);
 
 // --seeds 1,2,3 with --compare: the whole comparison once per seed, each a run of its own in OUT/seed-<N>/
 // (exactly what --seed N --out OUT/seed-<N> would do, resumable the same way), then the mean and the sample
 // standard deviation of every score in OUT/compare.md, .json and .png. One seed is a plain --seed run.
-static int run_seeds(Args args) {
+static int run_seeds(Args args, SeededComparison* seeded_out) {
     if (!args.count("compare")) fail("--seeds", "goes with --compare LIST (the methods each seed runs)");
     if (args.count("seed")) fail("--seeds", "not with --seed (the seeds are the list)");
     if (args.count("stop-after")) fail("--seeds", "not with --stop-after (a seeded comparison resumes with --resume)");
@@ -314,7 +316,7 @@ static int run_seeds(Args args) {
     if (seeds.size() == 1) {  // today's single-run output
         args.erase("seeds");
         args["seed"] = std::to_string(seeds[0]);
-        return run(args);
+        return run(args, nullptr, seeded_out);
     }
     const bool builtin = !args.count("data");
     const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
@@ -353,10 +355,74 @@ static int run_seeds(Args args) {
     write_seeded_comparison(out_dir, seeded);
     std::printf("\n%s", seeded_comparison_markdown(seeded).c_str());
     std::printf("\nseeded comparison: %s/compare.md (+ compare.json, compare.png; each seed in seed-<N>/)\n", out_dir.c_str());
+    if (seeded_out) *seeded_out = seeded;
     return 0;
 }
 
-static int run(Args args, Comparison* comparison_out) {
+// --pseudo-fraction 0.01,0.05,0.1 with --compare: the comparison once per fraction, each a run of its own in
+// OUT/pseudo-<F>/ (seeded too under --seeds; resumable the same way), then one table in OUT/compare.md, .json
+// and .png whose rows are <method>@<F>: the pseudo-sample amount as one command. Replay's memory is the
+// same fraction of each task, so its rows move with it too.
+static int run_fractions(Args args) {
+    if (!args.count("compare")) fail("--pseudo-fraction", "a list of fractions goes with --compare LIST");
+    const std::vector<std::string> fractions = split_commas(args["pseudo-fraction"]);
+    for (const std::string& text : fractions) {
+        char* end = nullptr;
+        const float f = std::strtof(text.c_str(), &end);
+        if (*end != '\0' || !(f > 0)) fail("--pseudo-fraction", "expected a comma list of positive numbers, got '" + text + "'");
+    }
+    const bool builtin = !args.count("data");
+    const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
+    std::filesystem::create_directories(out_dir);
+    if (!args.count("resume")) {
+        Args saved = args;
+        saved["out"] = out_dir;
+        atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
+    }
+    SeededComparison merged;
+    for (const std::string& fraction : fractions) {
+        Args one = args;
+        one.erase("resume");
+        one["pseudo-fraction"] = fraction;
+        one["out"] = out_dir + "/pseudo-" + fraction;
+        if (args.count("resume") && std::filesystem::exists(one["out"] + "/args.json")) one["resume"] = one["out"];
+        std::printf("\n==== pseudo-sample fraction %s: %s ====\n", fraction.c_str(), one["out"].c_str());
+        std::fflush(stdout);
+        SeededComparison part;
+        const int status = run(one, nullptr, &part);
+        if (status != 0) return status;
+        if (merged.runs.empty()) {  // the first fraction's run gives the tasks, seeds and single-task scores
+            merged = part;
+            for (Comparison& c : merged.runs) c.rows.clear();
+        }
+        for (size_t k = 0; k < part.runs.size(); k++) {
+            for (ComparisonRow row : part.runs[k].rows) {
+                row.method += "@" + fraction;
+                merged.runs[k].rows.push_back(row);
+            }
+        }
+    }
+    std::string list;
+    for (const std::string& fraction : fractions) list += (list.empty() ? "" : ", ") + fraction;
+    merged.title += ", pseudo samples per instance " + list;
+    const size_t from = merged.settings.find(", pseudo samples "), to = merged.settings.find(" per instance", from);
+    if (from != std::string::npos && to != std::string::npos) {  // the first fraction's line names them all
+        merged.settings.replace(from, to - from, ", pseudo samples " + list + " (a row each)");
+    }
+    for (Comparison& c : merged.runs) c.title = merged.title, c.settings = merged.settings;
+    if (merged.runs.size() > 1) {
+        write_seeded_comparison(out_dir, merged);
+        std::printf("\n%s", seeded_comparison_markdown(merged).c_str());
+    } else {
+        write_comparison(out_dir, merged.runs[0]);
+        std::printf("\n%s", comparison_markdown(merged.runs[0]).c_str());
+    }
+    std::printf("\npseudo-sample fractions: %s/compare.md (+ compare.json, compare.png; each fraction in pseudo-<F>/)\n",
+                out_dir.c_str());
+    return 0;
+}
+
+static int run(Args args, Comparison* comparison_out, SeededComparison* seeded_out) {
     args = resolve_preset_and_ablation(args);
     if (args.count("plan-memory")) return plan_memory_command(args);
     if (args.count("resume")) {  // the saved arguments of that run, then the resume flag
@@ -382,7 +448,8 @@ static int run(Args args, Comparison* comparison_out) {
         saved["resume"] = dir;
         args = saved;
     }
-    if (args.count("seeds")) return run_seeds(args);
+    if (get(args, "pseudo-fraction", "").find(',') != std::string::npos) return run_fractions(args);
+    if (args.count("seeds")) return run_seeds(args, seeded_out);
     const auto start = std::chrono::steady_clock::now();
     if (args.count("threads")) omp_set_num_threads((int)get_int(args, "threads", 1, 1));
     if (args.count("eval-only")) return train_eval_only(args);  // sapt/run_eval.h
@@ -581,6 +648,13 @@ static int run(Args args, Comparison* comparison_out) {
         comparison.title = "method comparison: " + order.id + " (" + std::to_string(tasks.size()) + " tasks)";
         comparison.settings = report.settings;
         if (comparison_out) *comparison_out = comparison;  // --seeds: the caller averages the seeds
+        if (seeded_out) {  // a list of --pseudo-fraction: the caller tabulates the fractions, as one seed here
+            seeded_out->title = comparison.title;
+            seeded_out->settings = comparison.settings;
+            seeded_out->tasks = comparison.tasks;
+            seeded_out->seeds = {(long long)o.seed};
+            seeded_out->runs = {comparison};
+        }
         if (writes) write_comparison(out_dir, comparison);
         std::printf("\n%s", comparison_markdown(comparison).c_str());
         std::printf("\ncomparison: %s/compare.md (+ compare.json, compare.png); total %.1fs\n", out_dir.c_str(),

@@ -1,7 +1,8 @@
 // test_ablations.cpp — the ablations of SAPT do what sapt/ablations.h says they remove: sapt-no-arm trains no
 // generator, draws no pseudo sample and adds no KL (where SAPT on the same run does all three);
 // sapt-no-sals trains each task's block at a constant one-hot weight, so the task loss sends nothing into the
-// keys, which only its task-classifier term trains; both are selectable in a --compare list, not in "all".
+// keys, which only its task-classifier term trains; both are selectable in a --compare list, not in "all";
+// --pseudo-fraction with a list runs one comparison per fraction and tabulates them as rows <method>@<F>.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include "engine/autograd.h"
 #include "sapt/ablations.h"
 #include "sapt/baselines/compare.h"
+#include "tests/reliability_util.h"
 #include "tests/tiny_run_util.h"
 
 namespace {
@@ -139,4 +141,30 @@ TEST_CASE("the ablations are named in a --compare list and are not part of all",
         CHECK(m != "sapt-no-sals");
     }
     CHECK_THROWS_WITH(parse_comparison_methods("sapt-no-foo"), Catch::Contains("sapt-no-sals"));
+}
+
+TEST_CASE("--compare with a list of --pseudo-fraction: a run per fraction, one table of rows <method>@<F>",
+          "[ablation]") {
+    const std::string dir = reliability_dir("pseudo_sweep");
+    std::vector<std::string> args = small_builtin_args("runs/sweep");
+    const auto method = std::find(args.begin(), args.end(), "--method");
+    args.erase(method, method + 2);
+    args.insert(args.end(), {"--compare", "sapt", "--pseudo-fraction", "0.1,0.5"});
+    std::string output;
+    REQUIRE(run_program("train", args, dir, &output) == 0);
+    INFO(output);
+    const nlohmann::json table = nlohmann::json::parse(read_file(dir + "/runs/sweep/compare.json"));
+    REQUIRE(table["methods"].size() == 2);
+    long long pseudo[2] = {0, 0};
+    const char* fractions[2] = {"0.1", "0.5"};
+    for (int f = 0; f < 2; f++) {
+        const std::string folder = dir + "/runs/sweep/pseudo-" + fractions[f];
+        CHECK(table["methods"][f]["method"] == std::string("sapt@") + fractions[f]);
+        const nlohmann::json alone = nlohmann::json::parse(read_file(folder + "/compare.json"));
+        CHECK(table["methods"][f]["matrix"] == alone["methods"][0]["matrix"]);
+        CHECK(table["methods"][f]["AP"] == alone["methods"][0]["AP"]);
+        pseudo[f] = reflection_trace(folder + "/sapt/log.jsonl").pseudo_task1;
+    }
+    CHECK(pseudo[1] > pseudo[0]);  // the fraction reached the generator: more pseudo samples at 0.5
+    CHECK(read_file(dir + "/runs/sweep/compare.md").find("| sapt@0.5 |") != std::string::npos);
 }

@@ -256,8 +256,9 @@ static int plan_memory_command(const Args& args) {
     o.lora_rank = (int)get_int(args, "lora-r", 4, 1);
     o.frozen_bf16 = precision == "bf16";
     o.recompute_layers = recompute_layers_option(args);
-    o.selection = get(args, "method", "sapt") == "sapt";
-    o.generators = o.selection && !args.count("pseudo-dir");  // SAPT trains a generator per task
+    const std::string method = get(args, "method", "sapt");  // SAPT and its ablations select; no-arm generates nothing
+    o.selection = method == "sapt" || method == "sapt-no-arm" || method == "sapt-no-sals";
+    o.generators = o.selection && method != "sapt-no-arm" && !args.count("pseudo-dir");  // one generator per task
     const std::vector<std::string> chosen = split_commas(get(args, "tasks", ""));
     if (!chosen.empty()) {  // a run stops on a named task without data, so these are the tasks it trains
         o.n_tasks = (int)chosen.size();

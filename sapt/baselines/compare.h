@@ -1,8 +1,8 @@
 // compare.h — every method side by side on the same backbone, data, order and budget: `./train --compare
 // all` (or a comma list) runs each one, scores it with the paper's formulas (FWT against the `single`
 // runs, BWT over the first T-1 tasks) and writes one table, method x (AP, F.Ra, FWT, BWT, wall time), as
-// compare.md, compare.json and a bar chart compare.png. Not here: the methods (the files beside this) or
-// the loop (sapt/continual.h).
+// compare.md, compare.json and a bar chart compare.png; over several seeds, the same table as mean ± sample
+// std with error bars. Not here: the methods (the files beside this) or the loop (sapt/continual.h).
 #pragma once
 #include <string>
 #include <vector>

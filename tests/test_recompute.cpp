@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "reliability_util.h"
+#include "sapt/baselines/lwf.h"
 #include "sapt/sapt.h"
 #include "sapt/trainer.h"
 #include "test_models_util.h"
@@ -269,6 +270,20 @@ TEST_CASE("Recomputation keeps one input per block on the tape and lowers the st
     WARN("LLaMA C 64, 4 layers, batch 4 x 48: peak live bytes of a step " << plain.peak_bytes << " -> "
          << recomputed.peak_bytes << " with --recompute layer (held after forward " << held_plain << " -> "
          << held_recomputed << ")");
+
+    // LwF's own forward (the student's logits, sapt/baselines/lwf.h: model_logits) follows --recompute too.
+    auto held_by_lwf_forward = [&](bool recompute) {
+        model.recompute_layers = recompute;
+        const size_t before = tensor_bytes_live(Device::CPU);
+        size_t held = 0;
+        {
+            Tensor logits = model_logits(model, &hook, batch, true);
+            held = tensor_bytes_live(Device::CPU) - before;
+        }
+        tape_clear();
+        return held;
+    };
+    CHECK(held_by_lwf_forward(true) < held_by_lwf_forward(false) / 4);
 }
 
 TEST_CASE("Under NoGradScope a recomputed forward is the plain forward and records nothing", "[recompute]") {

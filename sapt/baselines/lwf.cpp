@@ -12,10 +12,13 @@ Tensor model_logits(const Model& model, const PetHook* hook, const Batch& batch,
     if (model.kind == ModelKind::T5) {
         T5RunOptions run;
         run.training = training;
+        run.recompute_layers = model.recompute_layers;  // as model_loss: --recompute layer holds for LwF's forward too
         T5EncoderOutput encoded = t5_encode(model.t5, batch.input_ids, batch.mask, hook, run);
         return t5_decode(model.t5, t5_shift_right(batch.labels, model.t5.config), encoded, hook, run);
     }
-    return llama_forward(model.llama, batch.input_ids, batch.mask, Tensor{}, hook, nullptr, false);
+    LlamaRunOptions run;
+    run.recompute_layers = model.recompute_layers;
+    return llama_forward(model.llama, batch.input_ids, batch.mask, Tensor{}, hook, nullptr, false, nullptr, run);
 }
 
 Tensor logits_loss(const Model& model, const Tensor& logits, const Tensor& labels) {

@@ -3,7 +3,9 @@
 #   1. `mpirun -np 2` ranks of one thread each and one process of one thread, same arguments: every
 #      per-step loss (tasks and generators) within 1e-5 relative and the same accuracy matrices;
 #   2. rank 1 killed with -9 in the middle of task 2 stops rank 0 with an error naming the rank, the
-#      checkpoint rank 0 wrote loads, and `mpirun -np 2 ./train --resume` ends with the uninterrupted matrices.
+#      checkpoint rank 0 wrote loads, and `mpirun -np 2 ./train --resume` ends with the uninterrupted matrices;
+#   3. rank 1 failing with an error (a bad --lr given to it alone, found after the model is loaded) prints it
+#      and stops rank 0, which goes on into training and would otherwise wait in its first collective forever.
 # Needs: TRAIN_ONE (the one-process ./train), TRAIN_MPI (build/mpi/train) and COMPARE (build/compare_runs).
 set -euo pipefail
 
@@ -11,8 +13,9 @@ set -euo pipefail
 work=$(mktemp -d /tmp/sapt_mpi_test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-mpi=(mpirun -np 2 --oversubscribe)
-[ "$(id -u)" -eq 0 ] && mpi+=(--allow-run-as-root)
+launcher=(mpirun --oversubscribe)
+[ "$(id -u)" -eq 0 ] && launcher+=(--allow-run-as-root)
+mpi=("${launcher[@]}" -np 2)
 # 36 training instances per task in global batches of 8 (rank 0 takes 4 rows, rank 1 the other 4; the last
 # batch of 4 splits 2 + 2); generators' batches of 16 split 8 + 8; 12 test items in evaluation batches.
 # Generators train 15 steps: at the built-in generator's lr (5e-3) the ranks' rounding, 1e-7 relative in the
@@ -32,11 +35,11 @@ grep -q "data parallel: 2 ranks" "$work/two.log" || { echo "FAIL: the MPI run di
 # Rank 1 killed with -9 once rank 0 logs a step of task 2 (checkpoints every step).
 start=$(date +%s)
 "${mpi[@]}" "$TRAIN_MPI" "${small[@]}" --checkpoint-every 1 --out "$work/killed" > "$work/killed.log" 2>&1 &
-launcher=$!
+mpirun_pid=$!
 killed=no
 for _ in $(seq 1 2400); do
     if grep -q '"task":"sapt task 2/2 topic"' "$work/killed/sapt/log.jsonl" 2>/dev/null; then
-        for child in $(pgrep -P "$launcher"); do
+        for child in $(pgrep -P "$mpirun_pid"); do
             if tr '\0' '\n' < "/proc/$child/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then
                 kill -9 "$child" && killed=yes
             fi
@@ -46,7 +49,7 @@ for _ in $(seq 1 2400); do
     sleep 0.05
 done
 status=0
-wait "$launcher" || status=$?
+wait "$mpirun_pid" || status=$?
 if [ "$killed" != yes ]; then
     echo "FAIL: rank 1 could not be killed in task 2"; tail -20 "$work/killed.log"; exit 1
 fi
@@ -63,3 +66,14 @@ echo "rank 1 killed with -9: mpirun exited $status, the other rank stopped: $(gr
 "${mpi[@]}" "$TRAIN_MPI" --resume "$work/killed" > "$work/resumed.log" 2>&1 || { tail -40 "$work/resumed.log"; exit 1; }
 "$COMPARE" matrices "$work/two" "$work/killed"
 echo "killed rank, --resume with 2 ranks: $(( $(date +%s) - start )) s"
+
+# Rank 1 alone gets a bad --lr (mpirun's MPMD form): it fails after loading the model; rank 0 goes on.
+start=$(date +%s)
+status=0
+timeout 300 "${launcher[@]}" -np 1 "$TRAIN_MPI" "${small[@]}" --out "$work/failed" : -np 1 "$TRAIN_MPI" "${small[@]}" \
+    --out "$work/failed" --lr nope > "$work/failed.log" 2>&1 || status=$?
+if [ "$status" -eq 0 ] || [ "$status" -eq 124 ]; then
+    echo "FAIL: a failing rank 1 left mpirun exiting $status (expected an abort)"; tail -20 "$work/failed.log"; exit 1
+fi
+grep -q "rank 1 of 2: ./train: --lr" "$work/failed.log" || { echo "FAIL: no error from rank 1:"; tail -20 "$work/failed.log"; exit 1; }
+echo "rank 1 failing stops both ranks in $(( $(date +%s) - start )) s, exit $status: $(grep -m1 'rank 1 of 2' "$work/failed.log")"

@@ -59,6 +59,12 @@ void dist_init(int* argc, char*** argv) {
     mpi_check(MPI_Init(argc, argv), "MPI_Init");
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_world);
+    // A torchrun-style launcher (RANK / WORLD_SIZE, no MPI) starts singletons that would each train alone.
+    const char* launcher_world = std::getenv("WORLD_SIZE");
+    if (g_world == 1 && launcher_world && std::atoi(launcher_world) > 1) {
+        dist_abort(std::string("WORLD_SIZE=") + launcher_world + " but MPI sees one process (expected a launch by "
+                   "mpirun -np " + launcher_world + "; torchrun's RANK / WORLD_SIZE alone are not read)", 1);
+    }
     // The rank among the processes of this node: a communicator per shared-memory node (MPI-3), not a
     // hostname hash.
     MPI_Comm node;

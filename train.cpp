@@ -321,8 +321,9 @@ static int run_seeds(Args args, SeededComparison* seeded_out) {
     }
     const bool builtin = !args.count("data");
     const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
-    std::filesystem::create_directories(out_dir);
-    if (!args.count("resume")) {
+    const bool writes = dist_rank() == 0;  // data parallel: rank 0 alone writes, as in a run folder
+    if (writes) std::filesystem::create_directories(out_dir);
+    if (!args.count("resume") && writes) {
         Args saved = args;
         saved["out"] = out_dir;
         atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
@@ -353,7 +354,7 @@ static int run_seeds(Args args, SeededComparison* seeded_out) {
     const std::string first_seed = ", seed " + std::to_string(seeds[0]) + "\n";
     const size_t at = seeded.settings.find(first_seed);
     if (at != std::string::npos) seeded.settings.replace(at, first_seed.size(), ", seeds " + list + "\n");
-    write_seeded_comparison(out_dir, seeded);
+    if (writes) write_seeded_comparison(out_dir, seeded);
     std::printf("\n%s", seeded_comparison_markdown(seeded).c_str());
     std::printf("\nseeded comparison: %s/compare.md (+ compare.json, compare.png; each seed in seed-<N>/)\n", out_dir.c_str());
     if (seeded_out) *seeded_out = seeded;
@@ -374,8 +375,9 @@ static int run_fractions(Args args) {
     }
     const bool builtin = !args.count("data");
     const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
-    std::filesystem::create_directories(out_dir);
-    if (!args.count("resume")) {
+    const bool writes = dist_rank() == 0;  // data parallel: rank 0 alone writes, as in a run folder
+    if (writes) std::filesystem::create_directories(out_dir);
+    if (!args.count("resume") && writes) {
         Args saved = args;
         saved["out"] = out_dir;
         atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
@@ -412,10 +414,10 @@ static int run_fractions(Args args) {
     }
     for (Comparison& c : merged.runs) c.title = merged.title, c.settings = merged.settings;
     if (merged.runs.size() > 1) {
-        write_seeded_comparison(out_dir, merged);
+        if (writes) write_seeded_comparison(out_dir, merged);
         std::printf("\n%s", seeded_comparison_markdown(merged).c_str());
     } else {
-        write_comparison(out_dir, merged.runs[0]);
+        if (writes) write_comparison(out_dir, merged.runs[0]);
         std::printf("\n%s", comparison_markdown(merged.runs[0]).c_str());
     }
     std::printf("\npseudo-sample fractions: %s/compare.md (+ compare.json, compare.png; each fraction in pseudo-<F>/)\n",

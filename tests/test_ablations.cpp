@@ -167,4 +167,8 @@ TEST_CASE("--compare with a list of --pseudo-fraction: a run per fraction, one t
     }
     CHECK(pseudo[1] > pseudo[0]);  // the fraction reached the generator: more pseudo samples at 0.5
     CHECK(read_file(dir + "/runs/sweep/compare.md").find("| sapt@0.5 |") != std::string::npos);
+    // ./train --resume OUT reads the list back and goes on in each fraction's folder: here all finished.
+    REQUIRE(run_program("train", {"--resume", "runs/sweep"}, dir, &output) == 0);
+    const nlohmann::json again = nlohmann::json::parse(read_file(dir + "/runs/sweep/compare.json"));
+    for (int f = 0; f < 2; f++) CHECK(again["methods"][f]["matrix"] == table["methods"][f]["matrix"]);
 }

@@ -1,7 +1,7 @@
-// ablations.cpp — SAPT without shared attentive learning as loop hooks. See ablations.h.
+// ablations.cpp — SAPT without shared attentive learning as loop hooks. See ablations.h. SAPT without
+// attentive reflection needs no code here: it is a row of the method table with reflection off.
 #include "sapt/ablations.h"
 
-#include "engine/ops.h"
 #include "sapt/reflection.h"
 #include "sapt/trainer.h"
 

@@ -82,7 +82,7 @@ static Tensor t5_decode_step(const T5Model& model, const Tensor& ids, const T5En
                              T5DecoderCache& cache, const PetHook* hook) {
     const T5Config& c = model.config;
     T5RunOptions eval;
-    Tensor h = embedding(ids, model.shared);  // (B, 1, C)
+    Tensor h = embedding(ids, vocabulary_rows(model.shared, hook));  // (B, 1, C)
     Tensor bias = t5_position_bias(model.decoder_relative_bias, c, false, cache.length, 1, cache.length + 1);
     bool first = cache.self_k.empty();
     if (first) {
@@ -111,7 +111,7 @@ static Tensor t5_decode_step(const T5Model& model, const Tensor& ids, const T5En
         h = add(h, t5_feed_forward(model, block.ffn, x, eval));
     }
     cache.length++;
-    return t5_logits(model, rms_norm(h, model.decoder_final_norm, c.layer_norm_epsilon));
+    return t5_logits(model, rms_norm(h, model.decoder_final_norm, c.layer_norm_epsilon), hook);
 }
 
 std::vector<std::vector<int32_t>> t5_generate(const T5Model& model, const Tensor& input_ids, const Tensor& mask,

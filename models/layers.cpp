@@ -28,6 +28,26 @@ Tensor soft_prompt_prefix(const Tensor& embeddings, const PetHook* hook) {
     return prefix;
 }
 
+static bool has_extra_vocab(const Tensor& table, const PetHook* hook) {
+    if (hook == nullptr || !hook->extra_vocab.defined()) return false;
+    if (hook->extra_vocab.ndim() != 2 || hook->extra_vocab.dim(1) != table.dim(1)) {
+        fail("PetHook.extra_vocab", "expected (E, C) rows with C = " + std::to_string(table.dim(1)) + ", got " +
+                                        shape_str(hook->extra_vocab.shape()));
+    }
+    return true;
+}
+
+Tensor vocabulary_rows(const Tensor& table, const PetHook* hook) {
+    if (!has_extra_vocab(table, hook)) return table;
+    // A bf16 backbone's table is widened to the rows' f32 (a copy either way).
+    return concat({table.dtype() == hook->extra_vocab.dtype() ? table : tensor_to_f32(table), hook->extra_vocab}, 0);
+}
+
+Tensor vocabulary_logits(const Tensor& x, const Tensor& head, const PetHook* hook) {
+    if (!has_extra_vocab(head, hook)) return linear(x, head);
+    return concat({linear(x, head), linear(x, hook->extra_vocab)}, 2);
+}
+
 Tensor prepend_ones_to_mask(const Tensor& mask, int64_t prefix_length) {
     if (prefix_length == 0) return mask;
     int64_t B = mask.dim(0), T = mask.dim(1);

@@ -15,6 +15,12 @@ Tensor adapted_projection(const Tensor& x, const Tensor& weight, int site, const
 // embeddings (B, T, C) -> prefix (B, P, C), checked against B and C.
 Tensor soft_prompt_prefix(const Tensor& embeddings, const PetHook* hook);
 
+// The table ids are looked up in: `table` (V, C), with the hook's extra_vocab rows (E, C) below it.
+// A copy of the table when there are extra rows: only generators with markers the model lacks pay it.
+Tensor vocabulary_rows(const Tensor& table, const PetHook* hook);
+// x (B, T, C) -> logits (B, T, V [+ E]): x head^T, then x extra_vocab^T when the hook has extra rows.
+Tensor vocabulary_logits(const Tensor& x, const Tensor& head, const PetHook* hook);
+
 // (B, T) U8 mask with `prefix_length` ones prepended: the soft prompt is always attended to.
 Tensor prepend_ones_to_mask(const Tensor& mask, int64_t prefix_length);
 

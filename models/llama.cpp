@@ -87,7 +87,7 @@ Tensor llama_forward(const LlamaModel& model, const Tensor& ids, const Tensor& m
     check_ids_and_mask(ids, mask, past - P, "llama_forward");
     int64_t B = ids.dim(0), T = ids.dim(1);
 
-    Tensor h = embedding(ids, model.embed);  // (B, T, C)
+    Tensor h = embedding(ids, vocabulary_rows(model.embed, hook));  // (B, T, C)
     bool prefix_in_this_call = false;
     if (past == 0) {
         Tensor prefix = soft_prompt_prefix(h, hook);
@@ -132,7 +132,7 @@ Tensor llama_forward(const LlamaModel& model, const Tensor& ids, const Tensor& m
     }
     h = rms_norm(h, model.final_norm, c.rms_norm_eps);
     if (hidden_states) hidden_states->back() = h;
-    return linear(h, model.lm_head.defined() ? model.lm_head : model.embed);
+    return vocabulary_logits(h, model.lm_head.defined() ? model.lm_head : model.embed, hook);
 }
 
 Tensor llama_loss(const Tensor& logits, const Tensor& labels) {

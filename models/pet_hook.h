@@ -26,4 +26,8 @@ struct PetHook {
     // input embeddings (B, T, C) -> soft-prompt embeddings (B, P, C) to prepend, or Tensor{} for none.
     // The model extends the attention mask by P ones (and shifts positions) when a prefix is given.
     std::function<Tensor(const Tensor& input_embeddings)> prompt_prefix;
+    // (E, C) rows appended to the vocabulary, or undefined: ids V..V+E-1 embed to them and get logits from
+    // them, so a generator can learn tokens the frozen model has no row for (its markers) without the
+    // model's own tables being resized.
+    Tensor extra_vocab;
 };

@@ -66,11 +66,11 @@ Tensor t5_feed_forward(const T5Model& model, const T5FeedForward& ffn, const Ten
     return linear(maybe_dropout(model, hidden, options), ffn.wo);
 }
 
-Tensor t5_logits(const T5Model& model, const Tensor& decoder_states) {
-    if (model.lm_head.defined()) return linear(decoder_states, model.lm_head);
+Tensor t5_logits(const T5Model& model, const Tensor& decoder_states, const PetHook* hook) {
+    if (model.lm_head.defined()) return vocabulary_logits(decoder_states, model.lm_head, hook);
     // Tied embeddings (original T5): the output is rescaled before the shared projection.
     float rescale = 1.0f / std::sqrt((float)model.config.d_model);
-    return linear(scale(decoder_states, rescale), model.shared);
+    return vocabulary_logits(scale(decoder_states, rescale), model.shared, hook);
 }
 
 // One encoder block: h (B, T, C) -> h (B, T, C); bias (H, T, T) is the stack's shared position bias.
@@ -109,7 +109,7 @@ T5EncoderOutput t5_encode(const T5Model& model, const Tensor& input_ids, const T
                           const PetHook* hook, const T5RunOptions& options, std::vector<Tensor>* hidden_states) {
     check_ids_and_mask(input_ids, attention_mask, 0, "t5_encode");
     const T5Config& c = model.config;
-    Tensor h = embedding(input_ids, model.shared);  // (B, Ts, C), no scaling in T5
+    Tensor h = embedding(input_ids, vocabulary_rows(model.shared, hook));  // (B, Ts, C), no scaling in T5
     Tensor mask = attention_mask;
     Tensor prefix = soft_prompt_prefix(h, hook);
     if (prefix.defined()) {
@@ -144,7 +144,7 @@ Tensor t5_decode(const T5Model& model, const Tensor& decoder_input_ids, const T5
                  const PetHook* hook, const T5RunOptions& options, std::vector<Tensor>* hidden_states) {
     check_ids_and_mask(decoder_input_ids, Tensor{}, 0, "t5_decode");
     const T5Config& c = model.config;
-    Tensor h = maybe_dropout(model, embedding(decoder_input_ids, model.shared), options);  // (B, Tt, C)
+    Tensor h = maybe_dropout(model, embedding(decoder_input_ids, vocabulary_rows(model.shared, hook)), options);  // (B, Tt, C)
     int T = (int)h.dim(1);
     Tensor bias = t5_position_bias(model.decoder_relative_bias, c, false, 0, T, T);
     if (hidden_states) hidden_states->assign(1, h);
@@ -160,7 +160,7 @@ Tensor t5_decode(const T5Model& model, const Tensor& decoder_input_ids, const T5
     }
     h = maybe_dropout(model, rms_norm(h, model.decoder_final_norm, c.layer_norm_epsilon), options);
     if (hidden_states) hidden_states->back() = h;
-    return t5_logits(model, h);
+    return t5_logits(model, h, hook);
 }
 
 Tensor t5_shift_right(const Tensor& labels, const T5Config& config) {

@@ -94,5 +94,6 @@ Tensor t5_attention_core(const T5Model& model, const T5Attention& attn, const Te
 void t5_keys_values(const T5Model& model, const T5Attention& attn, const Tensor& kv, const PetHook* hook, Tensor* k,
                     Tensor* v);
 Tensor t5_feed_forward(const T5Model& model, const T5FeedForward& ffn, const Tensor& x, const T5RunOptions& options);
-// Final decoder hidden states (B, T, C) after the final norm -> logits (B, T, V), with the tied rescale.
-Tensor t5_logits(const T5Model& model, const Tensor& decoder_states);
+// Final decoder hidden states (B, T, C) after the final norm -> logits (B, T, V), with the tied rescale;
+// (B, T, V + E) with the hook's extra_vocab rows.
+Tensor t5_logits(const T5Model& model, const Tensor& decoder_states, const PetHook* hook);

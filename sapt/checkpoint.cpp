@@ -85,6 +85,7 @@ std::string loop_state_to_json(const LoopState& loop) {
         pseudo.push_back(list);
     }
     j["pseudo"] = pseudo;
+    for (const PseudoQuality& q : loop.pseudo_quality) j["pseudo_quality"].push_back(pseudo_quality_to_json(q));
     j["in_task"] = loop.in_task;
     if (loop.in_task) {
         const TrainPosition& p = loop.position;
@@ -127,6 +128,9 @@ LoopState loop_state_from_json(const std::string& text, const std::string& where
         if (loop.weights.size() != T || loop.pseudo.size() != T) {
             fail(where, "loop.state: weights and pseudo must have one entry per task (expected " + std::to_string(T) +
                             ", got " + std::to_string(loop.weights.size()) + " and " + std::to_string(loop.pseudo.size()) + ")");
+        }
+        if (j.contains("pseudo_quality")) {  // absent in checkpoints written before it was measured
+            for (const json& q : j.at("pseudo_quality")) loop.pseudo_quality.push_back(pseudo_quality_from_json(q, where));
         }
         loop.in_task = j.at("in_task").get<bool>();
         if (loop.in_task) {

@@ -11,6 +11,7 @@
 
 #include "data/cl_benchmark.h"
 #include "engine/optim.h"
+#include "sapt/pseudo_quality.h"
 #include "sapt/sapt.h"
 #include "sapt/trainer.h"
 #include "tokenizer/tokenizer.h"
@@ -24,6 +25,7 @@ struct LoopState {
     std::vector<std::vector<double>> matrix;
     std::vector<std::vector<std::vector<double>>> weights;
     std::vector<std::vector<Instance>> pseudo;  // per task (empty until its generator ran)
+    std::vector<PseudoQuality> pseudo_quality;  // per task with pseudo samples, as they were made
     bool in_task = false;                       // true: stopped inside task `completed`
     TrainPosition position;                     // valid when in_task
     std::string global_rng;

@@ -208,13 +208,14 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
             state.targets.push_back(record_selection(model, state, tokenizer, holdout, options));
         }
         const Rng rng_before_generator = global_rng();
+        std::vector<GeneratedCheck> checks;
         if (method.reflection && t + 1 < T) {  // the last task's pseudo samples would never be replayed
             GeneratorOptions generator_options = options.generator;
             generator_options.train.log_path = train_options.log_path;
             generator_options.train.stop_on_interrupt = true;  // then it returns no samples
             loop.pseudo[(size_t)t] = options.pseudo_dir.empty()
                 ? generate_pseudo_samples(model, tokenizer, task, options.batching, generator_options,
-                                          options.seed + kGeneratorStream + (uint64_t)t)
+                                          options.seed + kGeneratorStream + (uint64_t)t, &checks)
                 : load_pseudo_samples(options.pseudo_dir, task.benchmark, task.name, options.sapt.compat_official);
         }
         if (method.reflection && t + 1 < T && loop.pseudo[(size_t)t].empty() && interrupt_requested()) {
@@ -226,6 +227,11 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
             save(&optimizer);
             result.stopped = result.interrupted = true;
             break;
+        }
+        if (method.reflection && !loop.pseudo[(size_t)t].empty()) {
+            loop.pseudo_quality.push_back(measure_pseudo_quality(model, state, tokenizer, t, task.name,
+                                                                 loop.pseudo[(size_t)t], checks, options.batching,
+                                                                 options.eval.batch_size));
         }
         loop.weights[(size_t)t].assign((size_t)T, {});
         for (int i = 0; i <= t; i++) {
@@ -263,6 +269,14 @@ ContinualResult run_continual(const Model& backbone, const Tokenizer& tokenizer,
     }
     result.matrix = loop.matrix;
     result.weights = loop.weights;
+    result.pseudo_quality = loop.pseudo_quality;
+    for (PseudoQuality& q : result.pseudo_quality) {  // where the finished run routes each task's pseudo samples
+        if (result.stopped) break;
+        q.routed_at_end = routing_share(pseudo_selection_weights(model, state, tokenizer, loop.pseudo[(size_t)q.task],
+                                                                 options.batching, options.eval.batch_size), q.task);
+        log_json(options, {{"event", "pseudo_quality"}, {"method", method.name}, {"quality", pseudo_quality_to_json(q)}});
+        if (options.verbose) std::printf("[%s] %s\n", method.name.c_str(), format_pseudo_quality(q).c_str());
+    }
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
 }

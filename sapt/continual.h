@@ -44,6 +44,7 @@ struct ContinualResult {
     std::vector<std::string> tasks;
     std::vector<std::vector<double>> matrix;                // a[j][i], NaN above the diagonal
     std::vector<std::vector<std::vector<double>>> weights;  // per stage, per task: mean weight per block
+    std::vector<PseudoQuality> pseudo_quality;              // per task with pseudo samples (SAPT)
     bool stopped = false;                                   // returned early (stop_after_tasks)
     bool interrupted = false;  // returned early after SIGINT / SIGTERM (engine/interrupt.h), checkpoint written
     double seconds = 0;

@@ -36,7 +36,13 @@ std::pair<std::string, std::string> split_generated_text(const std::string& text
     return {strip(rest.substr(0, inp)), strip(rest.substr(inp + std::string(kInpToken).size()))};
 }
 
-// "__gen__" -> "<definition>__inp__<input>" in ids, for the generator's own training.
+Tokenizer generator_tokenizer(const Tokenizer& tokenizer) {
+    Tokenizer out = tokenizer;
+    add_special_pieces(out, {kGenToken, kInpToken, kAnsToken});
+    return out;
+}
+
+// "__gen__" -> "<definition>__inp__<input>" in ids (markers one id each), for the generator's own training.
 static std::vector<EncodedExample> generator_examples(const Tokenizer& tokenizer, const Task& task,
                                                       const BatchingOptions& batching, int max_target_length) {
     std::vector<int> source = encode(tokenizer, kGenToken);
@@ -81,13 +87,33 @@ static int sample_top_k(std::vector<float> logits, const std::vector<int>& so_fa
     return ids[k - 1];
 }
 
+// The generator's own embedding rows for the marker ids the backbone has no row for (E = ids beyond its
+// table), drawn N(0, s^2) with s the RMS of the table's first rows, so they start at the table's scale; or
+// undefined when the table covers every id (HF T5 pads its table to 32128 rows, past the 32100 pieces).
+static Tensor generator_extra_rows(const Model& model, int vocab_needed, Rng& rng) {
+    const Tensor& table = model.kind == ModelKind::T5 ? model.t5.shared : model.llama.embed;  // (V, C)
+    const int64_t V = table.dim(0), C = table.dim(1), E = vocab_needed - V;
+    if (E <= 0) return Tensor{};
+    const std::vector<float> sample = tensor_values(slice(table, 0, 0, std::min<int64_t>(V, 1024)));
+    double sum_of_squares = 0;
+    for (float v : sample) sum_of_squares += (double)v * v;
+    const float s = (float)std::sqrt(sum_of_squares / (double)std::max<size_t>(1, sample.size()));
+    std::vector<float> values((size_t)(E * C));
+    for (float& v : values) v = s * rng_normal(rng);
+    Tensor rows = tensor_to_device(tensor_from({E, C}, values), model_device(model));
+    rows.data->requires_grad = true;
+    rows.data->name = "generator.extra_vocab";
+    return rows;
+}
+
 // Samples `count` continuations of the generator prompt, decoded with the KV cache. The repetition penalty
 // looks at what the row's decoder has seen: T5's start token or LLaMA's prompt, then the new tokens. A row
-// ends at EOS, which is not kept.
+// ends at EOS, which is not kept; ended[i] says whether row i reached it (or was cut at max_new_tokens).
 static std::vector<std::vector<int>> sample_sequences(const Model& model, const PetHook& hook,
                                                       const EncodedExample& prompt, int count,
                                                       const BatchingOptions& batching,
-                                                      const GeneratorOptions& options, Rng& rng) {
+                                                      const GeneratorOptions& options, Rng& rng,
+                                                      std::vector<bool>& ended) {
     std::vector<int> rows((size_t)count, 0);
     const Batch batch = make_batch({prompt}, rows, batching, false);
     const std::vector<int> seen_before =
@@ -103,19 +129,21 @@ static std::vector<std::vector<int>> sample_sequences(const Model& model, const 
     std::vector<std::vector<int>> produced;
     for (const std::vector<int32_t>& row : model_generate(model, batch.input_ids, batch.mask, &hook, generation)) {
         produced.emplace_back(row.begin(), row.end());
-        if (!produced.back().empty() && produced.back().back() == batching.eos_id) produced.back().pop_back();
+        ended.push_back(!produced.back().empty() && produced.back().back() == batching.eos_id);
+        if (ended.back()) produced.back().pop_back();
     }
     return produced;
 }
 
 std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenizer& tokenizer, const Task& task,
                                               const BatchingOptions& batching, const GeneratorOptions& options,
-                                              uint64_t seed) {
+                                              uint64_t seed, std::vector<GeneratedCheck>* checks) {
     if (task.train.empty()) fail("generator", task.name + ": no training instances to learn a generator from");
     if (options.max_target_length < 1) {  // the label cut below would be resize(SIZE_MAX)
         fail("generator", "max target length must be >= 1 (got " + std::to_string(options.max_target_length) + ")");
     }
-    const std::vector<EncodedExample> examples = generator_examples(tokenizer, task, batching, options.max_target_length);
+    const Tokenizer marked = generator_tokenizer(tokenizer);
+    const std::vector<EncodedExample> examples = generator_examples(marked, task, batching, options.max_target_length);
 
     SaptOptions lora;
     lora.lora_rank = options.lora_rank;
@@ -125,26 +153,38 @@ std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenize
     sapt_to_device(generator, model, model_device(model));
     Rng init_rng = rng_make(seed, 1);
     sapt_add_task_on_device(generator, init_rng);  // drawn on the host: the same numbers on every device
-    AdamW optimizer = adamw_create(sapt_trainable_parameters(generator), options.train.lr, options.train.weight_decay);
+    MethodHooks own_rows;  // the LoRA, and the marker rows the backbone lacks (trained with it)
+    own_rows.hook = sapt_hook(generator);
+    own_rows.hook->extra_vocab = generator_extra_rows(model, vocab_size(marked), init_rng);
+    own_rows.trainable = [&generator, rows = own_rows.hook->extra_vocab] {
+        std::vector<Tensor> params = sapt_trainable_parameters(generator);
+        if (rows.defined()) params.push_back(rows);
+        return params;
+    };
+    AdamW optimizer = adamw_create(own_rows.trainable(), options.train.lr, options.train.weight_decay);
     TrainPosition position;
     position.data_rng = rng_make(seed, 2);
     BatchingOptions generator_batching = batching;
     generator_batching.max_target_length = options.max_target_length;
     TrainOptions train = options.train;
     train.label = "generator " + task.name;
-    train_task(model, generator, examples, {}, generator_batching, train, optimizer, position);
+    train_task(model, generator, examples, {}, generator_batching, train, optimizer, position, nullptr, &own_rows);
     if (!position.finished) return {};  // interrupted (train.stop_on_interrupt): no half-trained generator samples
 
     generator.training = false;  // no selection weights to arm: the one LoRA has weight 1
-    const PetHook hook = sapt_hook(generator);
+    const PetHook hook = *own_rows.hook;
     Rng sample_rng = rng_make(seed, 3);
     const int count = pseudo_sample_count((int)task.train.size(), options.fraction);
-    const auto sequences = sample_sequences(model, hook, examples[0], count, batching, options, sample_rng);
+    std::vector<bool> ended;
+    const auto sequences = sample_sequences(model, hook, examples[0], count, batching, options, sample_rng, ended);
 
     std::vector<std::string> instructions;
     std::vector<Instance> samples;
-    for (const auto& ids : sequences) {
-        auto [instruction, input] = split_generated_text(decode(tokenizer, ids));
+    if (checks) checks->clear();
+    for (size_t i = 0; i < sequences.size(); i++) {
+        const std::string text = decode(marked, sequences[i]);
+        if (checks) checks->push_back(check_generated_text(text, ended[i]));
+        auto [instruction, input] = split_generated_text(text);
         if (!instruction.empty()) instructions.push_back(instruction);
         Instance instance;
         instance.index = (int)samples.size();

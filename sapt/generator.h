@@ -3,7 +3,9 @@
 // from the task's training set; then 2% of the training-set size (at least 1) is sampled with top-k and a
 // repetition penalty, each sample is split at "__inp__", and one generated instruction becomes the
 // definition of all of them. Or the released samples are read from --pseudo-dir (generated_data/lora_gen_*).
-// Not here: how pseudo samples are used (the reflection KL in trainer.h).
+// The markers are special pieces of the generator's tokenizer, one id each (the official code adds them
+// with tokenizer.add_tokens); where the backbone has no embedding row for such an id the generator learns
+// one of its own. Not here: how pseudo samples are used (the reflection KL in trainer.h).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -12,6 +14,7 @@
 #include "data/cl_benchmark.h"
 #include "models/model.h"
 #include "sapt/batching.h"
+#include "sapt/pseudo_quality.h"
 #include "sapt/trainer.h"
 
 struct GeneratorOptions {
@@ -31,9 +34,13 @@ int pseudo_sample_count(int train_size, float fraction);
 // Trains a generator for `task` (its train split) and samples pseudo instances (prompt filled with the
 // benchmark template, empty label). `seed` fixes the LoRA init, the data order and the sampling.
 // With options.train.stop_on_interrupt a SIGINT / SIGTERM during its training returns no samples at all.
+// `checks` (when given) gets each sample's well-formed check of the generated text (pseudo_quality.h).
 std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenizer& tokenizer, const Task& task,
                                               const BatchingOptions& batching, const GeneratorOptions& options,
-                                              uint64_t seed);
+                                              uint64_t seed, std::vector<GeneratedCheck>* checks = nullptr);
+
+// The generator's tokenizer: `tokenizer` with "__gen__", "__inp__" and "__ans__" as special pieces.
+Tokenizer generator_tokenizer(const Tokenizer& tokenizer);
 
 // The released pseudo samples of one task: <pseudo_dir>/<benchmark>/<task>/train.json.
 std::vector<Instance> load_pseudo_samples(const std::string& pseudo_dir, Benchmark benchmark,

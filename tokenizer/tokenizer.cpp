@@ -1,10 +1,13 @@
 // tokenizer.cpp — sentencepiece's processor pipeline (sentencepiece_processor.cc): normalise → segment
-// (unigram or BPE) → post-process unknowns; its Decode; and the T5 sentinel convention of tokenizer.h.
+// (unigram or BPE) → post-process unknowns; its Decode; the T5 sentinel convention of tokenizer.h and the
+// added pieces (whole markers, one id each).
 #include "tokenizer/tokenizer.h"
 
 #include "engine/error.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/unigram.h"
+
+#include <algorithm>
 
 #include <utf8proc.h>
 
@@ -113,7 +116,11 @@ Tokenizer load_tokenizer(const std::string& path, int n_extra_ids) {
     return make_tokenizer(load_model(path), n_extra_ids, path);
 }
 
-void encode(const Tokenizer& t, std::string_view text, std::vector<int>& ids, std::vector<std::string>* pieces) {
+namespace {
+
+// Text without added pieces: sentinels split it as HF's legacy T5Tokenizer does (see tokenizer.h).
+void encode_with_sentinels(const Tokenizer& t, std::string_view text, std::vector<int>& ids,
+                           std::vector<std::string>* pieces) {
     if (t.n_extra_ids == 0 || text.find("<extra_id_") == std::string_view::npos) {
         encode_segment(t, text, ids, pieces);
         return;
@@ -139,6 +146,60 @@ void encode(const Tokenizer& t, std::string_view text, std::vector<int>& ids, st
         segment_begin = pos;
         after_sentinel = true;
     }
+}
+
+// The added piece that starts earliest in `text` from `from` (the longest one at that position), or null.
+const AddedPiece* next_added_piece(const Tokenizer& t, std::string_view text, size_t from, size_t& at) {
+    const AddedPiece* best = nullptr;
+    at = std::string_view::npos;
+    for (const AddedPiece& added : t.added_pieces) {
+        const size_t pos = text.find(added.text, from);
+        if (pos == std::string_view::npos) continue;
+        if (pos < at || (pos == at && added.text.size() > best->text.size())) {
+            best = &added;
+            at = pos;
+        }
+    }
+    return best;
+}
+
+}  // namespace
+
+void encode(const Tokenizer& t, std::string_view text, std::vector<int>& ids, std::vector<std::string>* pieces) {
+    size_t from = 0;
+    for (;;) {
+        size_t at = 0;
+        const AddedPiece* added = next_added_piece(t, text, from, at);
+        encode_with_sentinels(t, text.substr(from, added ? at - from : std::string_view::npos), ids, pieces);
+        if (!added) return;
+        ids.push_back(added->id);
+        if (pieces) pieces->push_back(added->text);
+        from = at + added->text.size();
+    }
+}
+
+std::vector<int> add_special_pieces(Tokenizer& t, const std::vector<std::string>& pieces) {
+    std::vector<int> out;
+    for (const std::string& text : pieces) {
+        if (text.empty()) fail("add_special_pieces", "an added piece must not be empty");
+        const auto same = std::find_if(t.added_pieces.begin(), t.added_pieces.end(),
+                                       [&](const AddedPiece& a) { return a.text == text; });
+        if (same != t.added_pieces.end()) {
+            out.push_back(same->id);
+            continue;
+        }
+        // A piece the model already has (e.g. a tokenizer trained with the markers in its corpus) keeps its
+        // id and its trained embedding; only what the model lacks gets a new id.
+        int id = piece_to_id(t.vocab, text);
+        const PieceType type = t.vocab.types[size_t(id)];
+        if (id == t.vocab.unk_id || (type != PieceType::normal && type != PieceType::user_defined)) {
+            id = vocab_size(t);
+            t.n_appended++;
+        }
+        t.added_pieces.push_back({text, id});
+        out.push_back(id);
+    }
+    return out;
 }
 
 std::vector<int> encode(const Tokenizer& tokenizer, std::string_view text) {
@@ -211,27 +272,44 @@ std::string decode_segment(const Tokenizer& t, const int* ids, size_t n) {
 
 }  // namespace
 
+namespace {
+
+// The added piece with this id, or null.
+const AddedPiece* added_piece_of(const Tokenizer& t, int id) {
+    for (const AddedPiece& added : t.added_pieces) {
+        if (added.id == id) return &added;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
 std::string decode(const Tokenizer& t, const std::vector<int>& ids) {
     const int n_pieces = int(t.vocab.pieces.size());
     for (int id : ids) {
-        if (id < 0 || id >= n_pieces + t.n_extra_ids) {
-            fail("decode", "invalid id (expected 0.." + std::to_string(n_pieces + t.n_extra_ids - 1) + ", got " + std::to_string(id) + ")");
+        if (id < 0 || id >= vocab_size(t)) {
+            fail("decode", "invalid id (expected 0.." + std::to_string(vocab_size(t) - 1) + ", got " + std::to_string(id) + ")");
         }
     }
     std::string text;
     size_t segment_begin = 0;
     for (size_t i = 0; i <= ids.size(); ++i) {
-        if (i < ids.size() && ids[i] < n_pieces) continue;
+        const AddedPiece* added = i < ids.size() ? added_piece_of(t, ids[i]) : nullptr;
+        if (i < ids.size() && ids[i] < n_pieces && !added) continue;
         text += decode_segment(t, ids.data() + segment_begin, i - segment_begin);
-        if (i < ids.size()) text += "<extra_id_" + std::to_string(n_pieces + t.n_extra_ids - 1 - ids[i]) + ">";
+        if (added) text += added->text;
+        else if (i < ids.size()) text += "<extra_id_" + std::to_string(n_pieces + t.n_extra_ids - 1 - ids[i]) + ">";
         segment_begin = i + 1;
     }
     return text;
 }
 
-int vocab_size(const Tokenizer& t) { return int(t.vocab.pieces.size()) + t.n_extra_ids; }
+int vocab_size(const Tokenizer& t) { return int(t.vocab.pieces.size()) + t.n_extra_ids + t.n_appended; }
 
 int token_to_id(const Tokenizer& t, std::string_view piece) {
+    for (const AddedPiece& added : t.added_pieces) {
+        if (added.text == piece) return added.id;
+    }
     size_t length = 0;
     const int sentinel = match_sentinel(piece, t.n_extra_ids, length);
     if (sentinel >= 0 && length == piece.size()) return int(t.vocab.pieces.size()) + t.n_extra_ids - 1 - sentinel;
@@ -240,9 +318,10 @@ int token_to_id(const Tokenizer& t, std::string_view piece) {
 
 std::string id_to_piece(const Tokenizer& t, int id) {
     const int n_pieces = int(t.vocab.pieces.size());
-    if (id < 0 || id >= n_pieces + t.n_extra_ids) {
-        fail("id_to_piece", "invalid id (expected 0.." + std::to_string(n_pieces + t.n_extra_ids - 1) + ", got " + std::to_string(id) + ")");
+    if (id < 0 || id >= vocab_size(t)) {
+        fail("id_to_piece", "invalid id (expected 0.." + std::to_string(vocab_size(t) - 1) + ", got " + std::to_string(id) + ")");
     }
+    if (const AddedPiece* added = added_piece_of(t, id)) return added->text;
     if (id < n_pieces) return t.vocab.pieces[id];
     return "<extra_id_" + std::to_string(n_pieces + t.n_extra_ids - 1 - id) + ">";
 }

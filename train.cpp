@@ -77,9 +77,9 @@ static void print_help() {
         "                          no-sals: no shared attentive learning (each task's block trained alone at weight\n"
         "                          1; keys and projector trained apart as a task classifier, -log a_t(x), plus\n"
         "                          the reflection; test inputs routed by the selection as in SAPT)\n"
-        "  --seeds LIST            with --compare: the whole comparison once per seed (runs in OUT/seed-<N>/, each\n"
-        "                          resumable, the same as --seed N --out OUT/seed-<N>), then OUT/compare.md, .json,\n"
-        "                          .png with the mean +- sample standard deviation (n-1) per method and score\n"
+        "  --seeds LIST            the comparison (--compare LIST, else the --method list) once per seed, each a\n"
+        "                          run of its own in OUT/seed-<N>/ (= --seed N --out OUT/seed-<N>, resumable), then\n"
+        "                          OUT/compare.md, .json, .png with the mean +- sample standard deviation (n-1)\n"
         "training:\n"
         "  --epochs N | --max-steps N   per task (default 1 epoch)\n"
         "  --lr LR --batch-size B --grad-accum G   (default 3e-4, 8, 1)\n"
@@ -300,7 +300,10 @@ static int run(Args args, Comparison* comparison_out = nullptr, SeededComparison
 // (exactly what --seed N --out OUT/seed-<N> would do, resumable the same way), then the mean and the sample
 // standard deviation of every score in OUT/compare.md, .json and .png. One seed is a plain --seed run.
 static int run_seeds(Args args, SeededComparison* seeded_out) {
-    if (!args.count("compare")) fail("--seeds", "goes with --compare LIST (the methods each seed runs)");
+    if (!args.count("compare")) {  // ./train --seeds 1,2,3: the methods the run would train, side by side
+        args["compare"] = get(args, "method", args.count("data") ? "sapt" : "sapt,seqlora");
+        args.erase("method");
+    }
     if (args.count("seed")) fail("--seeds", "not with --seed (the seeds are the list)");
     if (args.count("stop-after")) fail("--seeds", "not with --stop-after (a seeded comparison resumes with --resume)");
     std::vector<long long> seeds;

@@ -156,3 +156,19 @@ TEST_CASE("a 2-seed ./train --compare: per-seed values, their mean and std in th
         CHECK(alone["methods"][m]["AP"] == in_seeded["methods"][m]["AP"]);
     }
 }
+
+TEST_CASE("./train --seeds without --compare compares the --method list, once per seed", "[seeds]") {
+    const std::string dir = reliability_dir("seeds_methods");
+    std::vector<std::string> args = small_builtin_args("runs/methods");  // --method sapt
+    args.insert(args.end(), {"--seeds", "1,2"});
+    std::string output;
+    REQUIRE(run_program("train", args, dir, &output) == 0);
+    INFO(output);
+    const nlohmann::json js = nlohmann::json::parse(read_file(dir + "/runs/methods/compare.json"));
+    REQUIRE(js["methods"].size() == 1);
+    CHECK(js["methods"][0]["method"] == "sapt");
+    CHECK(js["methods"][0]["AP"]["per_seed"].size() == 2);
+    const nlohmann::json saved = nlohmann::json::parse(read_file(dir + "/runs/methods/args.json"));
+    CHECK(saved["compare"] == "sapt");  // what --resume will run
+    CHECK_FALSE(saved.contains("method"));
+}

@@ -4,19 +4,26 @@
 // allocator.
 #include "engine/backend.h"
 
+#include <iterator>
+
 #include "engine/error.h"
 
-static const std::vector<const Backend*> backends = {
+// A plain array of addresses is filled before any code runs, so even a static initializer elsewhere that makes
+// a tensor finds its backend.
+static const Backend* const backend_list[] = {
     &cpu_backend,
 #ifdef SAPT_CUDA
     &cuda_backend,  // make CUDA=1 (kernels/cuda on a GPU) or the emulation build (make test-emu, train-emu)
 #endif
 };
 
-const std::vector<const Backend*>& registered_backends() { return backends; }
+const std::vector<const Backend*>& registered_backends() {
+    static const std::vector<const Backend*> backends(std::begin(backend_list), std::end(backend_list));
+    return backends;
+}
 
 const Backend* find_backend(const std::string& name) {
-    for (const Backend* backend : backends) {
+    for (const Backend* backend : backend_list) {
         if (name == backend->name) return backend;
     }
     return nullptr;
@@ -32,7 +39,7 @@ static const char* device_label(Device device) {
 }
 
 const Backend& backend_for(Device device) {
-    for (const Backend* backend : backends) {
+    for (const Backend* backend : backend_list) {
         if (backend->device == device) return *backend;
     }
     const std::string label = device_label(device);

@@ -135,6 +135,35 @@ static std::vector<std::vector<int>> sample_sequences(const Model& model, const 
     return produced;
 }
 
+std::vector<Instance> pseudo_samples_from_texts(const std::vector<std::string>& texts, const std::vector<bool>& ended,
+                                                const Task& task, Rng& rng, std::vector<GeneratedCheck>* checks) {
+    if (ended.size() != texts.size()) {
+        fail("pseudo_samples_from_texts", "one ended flag per text (expected " + std::to_string(texts.size()) +
+                                              ", got " + std::to_string(ended.size()) + ")");
+    }
+    std::vector<std::string> instructions;
+    std::vector<Instance> samples;
+    if (checks) checks->clear();
+    for (size_t i = 0; i < texts.size(); i++) {
+        if (checks) checks->push_back(check_generated_text(texts[i], ended[i]));
+        auto [instruction, input] = split_generated_text(texts[i]);
+        if (!instruction.empty()) instructions.push_back(instruction);
+        Instance instance;
+        instance.index = (int)samples.size();
+        instance.id = std::to_string(instance.index);
+        instance.input = input;
+        instance.outputs = {""};
+        samples.push_back(instance);
+    }
+    // One randomly chosen generated instruction is every sample's definition (the official post-processing).
+    const std::string definition = instructions.empty() ? "" : instructions[rng_below(rng, (uint32_t)instructions.size())];
+    for (Instance& instance : samples) {
+        instance.prompt = fill_prompt(prompt_prefix(task.benchmark, definition, !definition.empty()), instance.input,
+                                      false);
+    }
+    return samples;
+}
+
 std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenizer& tokenizer, const Task& task,
                                               const BatchingOptions& batching, const GeneratorOptions& options,
                                               uint64_t seed, std::vector<GeneratedCheck>* checks) {
@@ -178,28 +207,9 @@ std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenize
     std::vector<bool> ended;
     const auto sequences = sample_sequences(model, hook, examples[0], count, batching, options, sample_rng, ended);
 
-    std::vector<std::string> instructions;
-    std::vector<Instance> samples;
-    if (checks) checks->clear();
-    for (size_t i = 0; i < sequences.size(); i++) {
-        const std::string text = decode(marked, sequences[i]);
-        if (checks) checks->push_back(check_generated_text(text, ended[i]));
-        auto [instruction, input] = split_generated_text(text);
-        if (!instruction.empty()) instructions.push_back(instruction);
-        Instance instance;
-        instance.index = (int)samples.size();
-        instance.id = std::to_string(instance.index);
-        instance.input = input;
-        instance.outputs = {""};
-        samples.push_back(instance);
-    }
-    // One randomly chosen generated instruction is every sample's definition (the official post-processing).
-    const std::string definition = instructions.empty() ? "" : instructions[rng_below(sample_rng, (uint32_t)instructions.size())];
-    for (Instance& instance : samples) {
-        instance.prompt = fill_prompt(prompt_prefix(task.benchmark, definition, !definition.empty()), instance.input,
-                                      false);
-    }
-    return samples;
+    std::vector<std::string> texts;
+    for (const std::vector<int>& ids : sequences) texts.push_back(decode(marked, ids));
+    return pseudo_samples_from_texts(texts, ended, task, sample_rng, checks);
 }
 
 std::vector<Instance> load_pseudo_samples(const std::string& pseudo_dir, Benchmark benchmark,

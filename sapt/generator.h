@@ -39,6 +39,12 @@ std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenize
                                               const BatchingOptions& batching, const GeneratorOptions& options,
                                               uint64_t seed, std::vector<GeneratedCheck>* checks = nullptr);
 
+// Generated texts -> pseudo samples of `task`: each text checked (check_generated_text, with ended[i] = row i
+// reached EOS) into `checks` when given, split at "__inp__", and one randomly chosen generated instruction
+// (drawn from `rng`) made every sample's definition, as the official post-processing does.
+std::vector<Instance> pseudo_samples_from_texts(const std::vector<std::string>& texts, const std::vector<bool>& ended,
+                                                const Task& task, Rng& rng, std::vector<GeneratedCheck>* checks);
+
 // The generator's tokenizer: `tokenizer` with "__gen__", "__inp__" and "__ans__" as special pieces.
 Tokenizer generator_tokenizer(const Tokenizer& tokenizer);
 

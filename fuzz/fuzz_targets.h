@@ -17,7 +17,9 @@
 #include "models/config.h"
 #include "models/model.h"
 #include "sapt/ask.h"
+#include "sapt/builtin.h"
 #include "sapt/checkpoint.h"
+#include "sapt/peft.h"
 #include "sapt/run_folder.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/trainer.h"
@@ -193,6 +195,77 @@ inline void fuzz_loop_state(const uint8_t* data, size_t size) {
     }
 }
 
+// The model an adapter is read for: a tiny T5 (d_model 16, 2 heads of 8, one block per stack), built once.
+inline const Model& fuzz_tiny_t5() {
+    static const Model model = [] {
+        T5Config c;
+        c.d_model = 16;
+        c.d_kv = 8;
+        c.num_heads = 2;
+        c.d_ff = 32;
+        c.num_layers = c.num_decoder_layers = 1;
+        c.vocab_size = 40;
+        c.dropout_rate = 0;
+        Rng rng = rng_make(5);
+        WeightLoad load;
+        load.where = "fuzz T5";
+        load.remaining = random_t5_weights(c, rng);
+        Model m;
+        m.kind = ModelKind::T5;
+        m.t5 = t5_from_weights(c, load, nullptr);
+        return m;
+    }();
+    return model;
+}
+inline constexpr int fuzz_sals_hidden = 6;  // the SALS bottleneck the SALS reader is asked for
+
+// Bytes as a folder handed to --import-adapters: byte 0 picks the reader (even: a PEFT LoRA adapter, odd:
+// ./export's sals.safetensors), bytes 1-2 (little-endian) are the length of adapter_config.json, the rest is
+// the .safetensors file. An accepted adapter has A (R, C_in) and B (C_out, R) for every adapted site of the
+// model, R its config's positive r; accepted SALS parameters have one key (1, C) row per named task and the
+// projector's shapes.
+inline void fuzz_peft_adapter(const uint8_t* data, size_t size) {
+    if (size < 3) return;
+    static const std::string dir = [] {
+        const std::string d = fuzz_scratch_path("_adapter");
+        std::filesystem::create_directories(d);
+        return d;
+    }();
+    const bool sals = data[0] % 2 == 1;
+    const size_t config_size = std::min(size - 3, (size_t)data[1] | (size_t)data[2] << 8);
+    auto write = [](const std::string& path, const uint8_t* bytes, size_t n) {
+        FILE* file = std::fopen(path.c_str(), "wb");
+        if (!file) std::abort();
+        if (n > 0 && std::fwrite(bytes, 1, n, file) != n) std::abort();
+        std::fclose(file);
+    };
+    write(dir + "/adapter_config.json", data + 3, config_size);
+    write(dir + (sals ? "/sals.safetensors" : "/adapter_model.safetensors"), data + 3 + config_size, size - 3 - config_size);
+    const Model& model = fuzz_tiny_t5();
+    try {
+        if (sals) {
+            const SalsParameters p = read_sals_parameters(dir, model, fuzz_sals_hidden);
+            const int64_t C = 16, K = (int64_t)p.tasks.size();
+            if (p.keys.shape() != std::vector<int64_t>{K, C} || p.down.dim(0) != fuzz_sals_hidden) std::abort();
+            if (p.targets.size() > (size_t)K) std::abort();
+            for (size_t j = 0; j < p.targets.size(); j++) {
+                if (p.targets[j].size() != j + 1) std::abort();
+            }
+        } else {
+            const LoraBlock block = read_peft_adapter(dir, model, 0);
+            const std::vector<AdaptedSite> sites = model_adapted_sites(model);
+            if (block.rank < 1 || block.A.size() != sites.size() || block.B.size() != sites.size()) std::abort();
+            for (size_t i = 0; i < sites.size(); i++) {
+                if (block.A[i].shape() != std::vector<int64_t>{block.rank, sites[i].in_features}) std::abort();
+                if (block.B[i].shape() != std::vector<int64_t>{sites[i].out_features, block.rank}) std::abort();
+                volatile float sum = 0;
+                for (float v : tensor_values(block.A[i])) sum = sum + v;
+            }
+        }
+    } catch (const sapt_error&) {
+    }
+}
+
 // The targets by name (the folder names under tests/fixtures/fuzz_regressions/ and build-fuzz/corpus/).
 using FuzzBody = void (*)(const uint8_t*, size_t);
 // Bytes as ./generate's --input JSONL: every accepted line has its input (an empty one is refused).
@@ -228,6 +301,7 @@ inline void fuzz_run_settings(const uint8_t* data, size_t size) {
 inline FuzzBody fuzz_body(const std::string& name) {
     if (name == "fuzz_ask_jsonl") return fuzz_ask_jsonl;
     if (name == "fuzz_run_settings") return fuzz_run_settings;
+    if (name == "fuzz_peft_adapter") return fuzz_peft_adapter;
     if (name == "fuzz_safetensors") return fuzz_safetensors;
     if (name == "fuzz_cl_benchmark") return fuzz_cl_benchmark;
     if (name == "fuzz_config") return fuzz_config;

@@ -12,6 +12,8 @@
 #include "engine/fileio.h"
 #include "engine/safetensors.h"
 #include "sapt/checkpoint.h"
+#include "fuzz/fuzz_targets.h"
+#include "sapt/peft.h"
 #include "tests/bad_inputs_files.h"
 #include "tokenizer/model_proto.h"
 #include "tokenizer/trainer.h"
@@ -129,6 +131,34 @@ int main(int argc, char** argv) {
                    "{\"out\": \"runs/builtin\", \"method\": \"sapt,seqlora\", \"lora-r\": \"8\", \"seed\": \"1\"}");
         write_seed(dir, "fuzz_run_settings", "real",
                    "{\"data\": \"d\", \"order\": \"long15\", \"model\": \"m\", \"pet\": \"prompt\", \"compat\": \"official\"}");
+
+        // a PEFT adapter folder and ./export's sals.safetensors of two tasks, for the tiny T5 the target reads them for
+        {
+            const Model& model = fuzz_tiny_t5();
+            SaptOptions o;
+            o.lora_rank = 2;
+            o.lora_alpha = 16;
+            o.trans_hidden = fuzz_sals_hidden;
+            SaptState state = sapt_create(model, o);
+            Rng rng = rng_make(4);
+            sapt_add_task(state, rng);
+            sapt_add_task(state, rng);
+            state.targets = {{1.0f}, {0.25f, 0.75f}};
+            const std::string folder = "/tmp/sapt_make_seeds_adapter_" + std::to_string(getpid());
+            write_peft_adapter(folder, lora_block_of_task(state, 0), state.sites, model.kind, "fuzz-t5");
+            write_sals_parameters(folder, sals_parameters_of(state, {"first", "second"}), model.kind, o.trans_hidden);
+            auto packed = [&](uint8_t reader, const std::string& weights_file) {
+                const std::string config = read_file(folder + "/adapter_config.json");
+                std::string bytes;
+                bytes += (char)reader;
+                bytes += (char)(config.size() & 0xff);
+                bytes += (char)(config.size() >> 8);
+                return bytes + config + read_file(folder + "/" + weights_file);
+            };
+            write_seed(dir, "fuzz_peft_adapter", "lora", packed(0, "adapter_model.safetensors"));
+            write_seed(dir, "fuzz_peft_adapter", "sals", packed(1, "sals.safetensors"));
+            std::filesystem::remove_all(folder);
+        }
     } catch (const sapt_error& e) {
         std::fprintf(stderr, "make_seeds: %s\n", e.what());
         return 1;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # two_ranks.sh — data parallel ./train (make MPI=1) against one process, on a cut-down built-in run:
 #   1. `mpirun -np 2` ranks of one thread each and one process of one thread, same arguments: every
-#      per-step loss (tasks and generators) within 1e-5 relative and the same accuracy matrices;
+#      per-step loss (tasks and generators) within 1e-5 relative and the same accuracy matrices; rank 1 runs
+#      under strace (where installed) and must create, write, rename or remove no file at all;
 #   2. rank 1 killed with -9 in the middle of task 2 stops rank 0 with an error naming the rank, the
 #      checkpoint rank 0 wrote loads, and `mpirun -np 2 ./train --resume` ends with the uninterrupted matrices;
 #   3. rank 1 failing with an error (a bad --lr given to it alone, found after the model is loaded) prints it
@@ -13,6 +14,8 @@ set -euo pipefail
 work=$(mktemp -d /tmp/sapt_mpi_test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
+# Shared-memory transfers without ptrace rights (containers): the copy-in/copy-out path.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 launcher=(mpirun --oversubscribe)
 [ "$(id -u)" -eq 0 ] && launcher+=(--allow-run-as-root)
 mpi=("${launcher[@]}" -np 2)
@@ -27,10 +30,24 @@ start=$(date +%s)
 "$TRAIN_ONE" "${small[@]}" --out "$work/one" > "$work/one.log" 2>&1 || { tail -40 "$work/one.log"; exit 1; }
 one_seconds=$(( $(date +%s) - start ))
 start=$(date +%s)
-"${mpi[@]}" "$TRAIN_MPI" "${small[@]}" --out "$work/two" > "$work/two.log" 2>&1 || { tail -40 "$work/two.log"; exit 1; }
+trace=()
+command -v strace > /dev/null && trace=(strace -f -o "$work/rank1.trace"
+    -e trace=openat,creat,rename,renameat,renameat2,unlink,unlinkat,mkdir,mkdirat,truncate,link,symlink)
+# mpirun's MPMD form: the same program and arguments on both ranks, rank 1 traced.
+"${launcher[@]}" -np 1 "$TRAIN_MPI" "${small[@]}" --out "$work/two" : -np 1 "${trace[@]}" "$TRAIN_MPI" "${small[@]}" \
+    --out "$work/two" > "$work/two.log" 2>&1 || { tail -40 "$work/two.log"; exit 1; }
 echo "1 process: ${one_seconds} s; 2 ranks: $(( $(date +%s) - start )) s"
 grep -q "data parallel: 2 ranks" "$work/two.log" || { echo "FAIL: the MPI run did not start 2 ranks"; exit 1; }
 "$COMPARE" equal "$work/one" "$work/two" 1e-5
+if [ ${#trace[@]} -gt 0 ]; then
+    # Successful calls that write, outside MPI's own session files and the kernel's pseudo files.
+    writes=$(grep -E 'O_WRONLY|O_RDWR|O_CREAT|rename|unlink|mkdir|creat\(|truncate\(|link\(' "$work/rank1.trace" \
+        | grep -v ' = -1 ' | grep -Ev '"/(tmp/ompi|dev/|proc/|sys/)' || true)
+    [ -z "$writes" ] || { echo "FAIL: rank 1 wrote files:"; echo "$writes" | head -10; exit 1; }
+    echo "rank 1 wrote no file ($(wc -l < "$work/rank1.trace") traced calls)"
+else
+    echo "SKIPPED: rank 1's writes are not checked (no strace)"
+fi
 
 # Rank 1 killed with -9 once rank 0 logs a step of task 2 (checkpoints every step).
 start=$(date +%s)

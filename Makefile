@@ -72,7 +72,7 @@ ifeq ($(MPI),1)
   PROGRAM_LD      := $(MPICXX)
 endif
 
-.PHONY: compile_commands.json all test test-cpu test-mpi test-emu train-emu test-cuda cuda-compile bench bench-cuda clean info fuzz fuzz-build test-san-fast
+.PHONY: compile_commands.json all test test-cpu test-mpi cuda-mpi-compile test-emu train-emu test-cuda cuda-compile bench bench-cuda clean info fuzz fuzz-build test-san-fast
 all: info $(PROGRAMS)
 
 info:
@@ -110,6 +110,16 @@ else
 	@echo "SKIPPED: test-mpi ($(MPICXX) not found: install openmpi-bin libopenmpi-dev)"
 endif
 
+# The NCCL path compiled, never run here (it needs a GPU per rank): distributed_mpi.cpp with -DSAPT_CUDA and a
+# ./train linked with the CUDA objects of cuda-compile, libnccl and MPI.
+cuda-mpi-compile:
+ifeq ($(HAVE_NVCC)$(HAVE_MPI),yesyes)
+	$(MAKE) CUDA=1 MPI=1 BUILD=$(BUILD)-cuda-check OPT=-O0 PROGRAM_DIR=$(BUILD)-cuda-check/mpi/ $(BUILD)-cuda-check/mpi/train
+	@echo "MPI + NCCL ./train compiled and linked in $(BUILD)-cuda-check/mpi (not run: needs GPUs)"
+else
+	@echo "SKIPPED: MPI + NCCL compile check (needs $(NVCC) and $(MPICXX))"
+endif
+
 $(BUILD)/test_all: $(TEST_OBJS) $(BUILD)/libsapt.a
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -123,6 +133,7 @@ test:
 	$(MAKE) test-mpi
 	$(MAKE) test-san-fast
 	$(MAKE) cuda-compile
+	$(MAKE) cuda-mpi-compile
 
 test-cpu: $(BUILD)/test_all $(PROGRAMS)
 	SAPT_PROGRAM_DIR=$(if $(PROGRAM_DIR),$(PROGRAM_DIR),.) ./$(BUILD)/test_all $(TEST_ARGS)

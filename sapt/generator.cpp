@@ -87,19 +87,23 @@ static int sample_top_k(std::vector<float> logits, const std::vector<int>& so_fa
     return ids[k - 1];
 }
 
-// The generator's own embedding rows for the marker ids the backbone has no row for (E = ids beyond its
-// table), drawn N(0, s^2) with s the RMS of the table's first rows, so they start at the table's scale; or
-// undefined when the table covers every id (HF T5 pads its table to 32128 rows, past the 32100 pieces).
-static Tensor generator_extra_rows(const Model& model, int vocab_needed, Rng& rng) {
+// The generator's own embedding rows for the marker ids the backbone has no row for (ids V.. beyond its
+// (V, C) table), or undefined when the table covers every id (HF T5 pads its table to 32128 rows, past the
+// 32100 pieces). Each row starts as the mean of the rows of the pieces the backbone's tokenizer cuts the
+// marker text into, so a new id begins where the text marker already was and training only sharpens it.
+static Tensor generator_extra_rows(const Model& model, const Tokenizer& plain, const Tokenizer& marked) {
     const Tensor& table = model.kind == ModelKind::T5 ? model.t5.shared : model.llama.embed;  // (V, C)
-    const int64_t V = table.dim(0), C = table.dim(1), E = vocab_needed - V;
+    const int64_t V = table.dim(0), C = table.dim(1), E = vocab_size(marked) - V;
     if (E <= 0) return Tensor{};
-    const std::vector<float> sample = tensor_values(slice(table, 0, 0, std::min<int64_t>(V, 1024)));
-    double sum_of_squares = 0;
-    for (float v : sample) sum_of_squares += (double)v * v;
-    const float s = (float)std::sqrt(sum_of_squares / (double)std::max<size_t>(1, sample.size()));
-    std::vector<float> values((size_t)(E * C));
-    for (float& v : values) v = s * rng_normal(rng);
+    std::vector<float> values((size_t)(E * C), 0.0f);
+    for (const AddedPiece& added : marked.added_pieces) {
+        if (added.id < V) continue;
+        const std::vector<int> pieces = encode(plain, added.text);
+        for (int id : pieces) {
+            const std::vector<float> row = tensor_values(slice(table, 0, id, id + 1));
+            for (int64_t c = 0; c < C; c++) values[(size_t)((added.id - V) * C + c)] += row[(size_t)c] / (float)pieces.size();
+        }
+    }
     Tensor rows = tensor_to_device(tensor_from({E, C}, values), model_device(model));
     rows.data->requires_grad = true;
     rows.data->name = "generator.extra_vocab";
@@ -184,7 +188,7 @@ std::vector<Instance> generate_pseudo_samples(const Model& model, const Tokenize
     sapt_add_task_on_device(generator, init_rng);  // drawn on the host: the same numbers on every device
     MethodHooks own_rows;  // the LoRA, and the marker rows the backbone lacks (trained with it)
     own_rows.hook = sapt_hook(generator);
-    own_rows.hook->extra_vocab = generator_extra_rows(model, vocab_size(marked), init_rng);
+    own_rows.hook->extra_vocab = generator_extra_rows(model, tokenizer, marked);
     own_rows.trainable = [&generator, rows = own_rows.hook->extra_vocab] {
         std::vector<Tensor> params = sapt_trainable_parameters(generator);
         if (rows.defined()) params.push_back(rows);

@@ -11,7 +11,8 @@ const int n_kernels = int(sizeof(kernel_names) / sizeof(kernel_names[0]));
 // Struct Kernels is its name and one function pointer per kernel: if the list missed a field, the struct would
 // be larger than the list accounts for. (Every field is a pointer to a function, all of one size.)
 #define SAPT_KERNEL_COUNT_ONE(field) +1
-static_assert(sizeof(Kernels) == sizeof(const char*) + (0 SAPT_KERNEL_NAMES(SAPT_KERNEL_COUNT_ONE)) * sizeof(void (*)()),
+constexpr size_t n_listed_kernels = 0 SAPT_KERNEL_NAMES(SAPT_KERNEL_COUNT_ONE);
+static_assert(sizeof(Kernels) == sizeof(const char*) + n_listed_kernels * sizeof(void (*)()),
               "SAPT_KERNEL_NAMES (kernels/kernels.h) must list every field of struct Kernels");
 #undef SAPT_KERNEL_COUNT_ONE
 

@@ -10,7 +10,8 @@
 #include "engine/backend.h"
 #include "tests/kernel_checks.h"
 
-TEST_CASE("every registered backend sets every kernel and agrees with the reference on each", "[kernels][conformance]") {
+TEST_CASE("every registered backend sets every kernel and agrees with the reference on each",
+          "[kernels][conformance]") {
     REQUIRE(kernels_missing(cpu_reference_kernels).empty());
     REQUIRE(registered_backends().size() >= 1);
     REQUIRE(registered_backends()[0] == &cpu_backend);
@@ -19,7 +20,9 @@ TEST_CASE("every registered backend sets every kernel and agrees with the refere
             // The registry maps the device and the name back to this entry, and the table is whole.
             CHECK(&backend_for(backend->device) == backend);
             CHECK(find_backend(backend->name) == backend);
-            for (const std::string& missing : kernels_missing(*backend->kernels)) FAIL_CHECK("unset kernel " << missing);
+            for (const std::string& missing : kernels_missing(*backend->kernels)) {
+                FAIL_CHECK("unset kernel " << missing);
+            }
             REQUIRE(kernels_missing(*backend->kernels).empty());
             std::string why;
             REQUIRE(backend->available(&why));

@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
+#include <string>
+#include <unistd.h>
 
 #define STB_IMAGE_IMPLEMENTATION
 #include <stb/stb_image.h>
@@ -9,7 +11,7 @@
 #include "sapt/plot.h"
 
 TEST_CASE("a heat-map PNG decodes and paints high values darker than low ones", "[plot]") {
-    std::string path = (std::filesystem::temp_directory_path() / "sapt_heatmap_test.png").string();
+    std::string path = (std::filesystem::temp_directory_path() / ("sapt_heatmap_test_" + std::to_string(getpid()) + ".png")).string();
     Heatmap h;
     h.title = "t";
     h.row_labels = {"a", "b"};
@@ -31,7 +33,7 @@ TEST_CASE("a heat-map PNG decodes and paints high values darker than low ones", 
 }
 
 TEST_CASE("a bar chart PNG decodes", "[plot]") {
-    std::string path = (std::filesystem::temp_directory_path() / "sapt_bars_test.png").string();
+    std::string path = (std::filesystem::temp_directory_path() / ("sapt_bars_test_" + std::to_string(getpid()) + ".png")).string();
     BarChart chart{"c", {"AP", "F.Ra"}, {"sapt", "seqlora"}, {{80, 60}, {5, 30}}};
     write_bar_chart_png(path, chart);
     int w = 0, h = 0, channels = 0;
@@ -42,7 +44,7 @@ TEST_CASE("a bar chart PNG decodes", "[plot]") {
 }
 
 TEST_CASE("a bar chart draws one-std error bars and tick marks at round values", "[plot][seeds]") {
-    std::string path = (std::filesystem::temp_directory_path() / "sapt_error_bars_test.png").string();
+    std::string path = (std::filesystem::temp_directory_path() / ("sapt_error_bars_test_" + std::to_string(getpid()) + ".png")).string();
     auto pixel_sum = [&](const std::vector<std::vector<double>>& errors, int x, int y) {
         BarChart chart{"c", {"AP"}, {"sapt", "seqlora"}, {{50, 60}}, errors};  // seqlora's 60 fixes the axis
         write_bar_chart_png(path, chart);

@@ -118,7 +118,9 @@ inline float exp_shifted_sum(float* out, const float* inp, float shift, size_t n
     }
     total = sum_of_lanes(lane_total);
 #endif
-    for (; i < n; i++) {
+    // The tail as a count, not as i < n: g++ -O2 otherwise warns (-Waggressive-loop-optimizations, a false
+    // alarm) where n is a constant multiple of kLanes, inlined into fast_attention.cpp.
+    for (size_t rest = n - i; rest > 0; rest--, i++) {
         out[i] = exp_scalar(inp[i] - shift);
         total += out[i];
     }

@@ -296,6 +296,21 @@ static Args resolve_preset_and_ablation(Args args) {
 
 static int run(Args args, Comparison* comparison_out = nullptr, SeededComparison* seeded_out = nullptr);
 
+// The folder of a sweep (--seeds, a --pseudo-fraction list) with the sweep's args.json (what --resume reads);
+// data parallel: rank 0 alone writes, as in a run folder.
+static std::string sweep_folder(const Args& args) {
+    const bool builtin = !args.count("data");
+    const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
+    if (dist_rank() != 0) return out_dir;
+    std::filesystem::create_directories(out_dir);
+    if (!args.count("resume")) {
+        Args saved = args;
+        saved["out"] = out_dir;
+        atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
+    }
+    return out_dir;
+}
+
 // --seeds 1,2,3 with --compare: the whole comparison once per seed, each a run of its own in OUT/seed-<N>/
 // (exactly what --seed N --out OUT/seed-<N> would do, resumable the same way), then the mean and the sample
 // standard deviation of every score in OUT/compare.md, .json and .png. One seed is a plain --seed run.
@@ -322,15 +337,8 @@ static int run_seeds(Args args, SeededComparison* seeded_out) {
         args["seed"] = std::to_string(seeds[0]);
         return run(args, nullptr, seeded_out);
     }
-    const bool builtin = !args.count("data");
-    const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
-    const bool writes = dist_rank() == 0;  // data parallel: rank 0 alone writes, as in a run folder
-    if (writes) std::filesystem::create_directories(out_dir);
-    if (!args.count("resume") && writes) {
-        Args saved = args;
-        saved["out"] = out_dir;
-        atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
-    }
+    const std::string out_dir = sweep_folder(args);
+    const bool writes = dist_rank() == 0;
     SeededComparison seeded;
     seeded.seeds = seeds;
     for (long long seed : seeds) {
@@ -376,15 +384,8 @@ static int run_fractions(Args args) {
         const float f = std::strtof(text.c_str(), &end);
         if (*end != '\0' || !(f > 0)) fail("--pseudo-fraction", "expected a comma list of positive numbers, got '" + text + "'");
     }
-    const bool builtin = !args.count("data");
-    const std::string out_dir = get(args, "out", builtin ? "runs/builtin" : "runs/" + get(args, "order", "run"));
-    const bool writes = dist_rank() == 0;  // data parallel: rank 0 alone writes, as in a run folder
-    if (writes) std::filesystem::create_directories(out_dir);
-    if (!args.count("resume") && writes) {
-        Args saved = args;
-        saved["out"] = out_dir;
-        atomic_write_file(out_dir + "/args.json", nlohmann::json(saved).dump(2));
-    }
+    const std::string out_dir = sweep_folder(args);
+    const bool writes = dist_rank() == 0;
     SeededComparison merged;
     for (const std::string& fraction : fractions) {
         Args one = args;
